@@ -1,0 +1,85 @@
+// Array checks at the Python/C++ boundary. The Python layer hands over 2-D
+// row blocks with contiguous rows; these checks make sure a caller of the
+// private module cannot crash the process either.
+#pragma once
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+namespace fastsoftmax {
+namespace py = pybind11;
+
+template <class T>
+struct Rows {
+  T* data = nullptr;
+  int64_t rows = 0, n = 0, ld = 0;
+};
+
+template <class T>
+bool has_dtype(const py::array& a) {
+  return a.dtype().is(py::dtype::of<T>());
+}
+
+inline std::string shape_str(const py::array& a) {
+  std::string s = "(";
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) s += (i ? ", " : "") + std::to_string(a.shape(i));
+  return s + (a.ndim() == 1 ? ",)" : ")");
+}
+
+template <class T>
+Rows<T> rows_of(const py::array& a, const char* name, bool writable) {
+  if (!has_dtype<T>(a))
+    throw py::type_error(std::string(name) + ": expected dtype " + std::string(py::str(py::dtype::of<T>())) +
+                         ", got " + std::string(py::str(a.dtype())));
+  if (a.ndim() != 2) throw py::value_error(std::string(name) + ": expected a 2-D array, got shape " + shape_str(a));
+  const auto sz = static_cast<py::ssize_t>(sizeof(T));
+  if (a.shape(1) > 1 && a.strides(1) != sz)
+    throw py::value_error(std::string(name) + ": rows must be contiguous");
+  if (a.strides(0) % sz != 0 || !(a.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_))
+    throw py::value_error(std::string(name) + ": array must be aligned");
+  if (writable && !a.writeable()) throw py::value_error(std::string(name) + ": array is read-only");
+  Rows<T> r;
+  r.data = static_cast<T*>(const_cast<void*>(a.data()));
+  r.rows = a.shape(0);
+  r.n = a.shape(1);
+  r.ld = a.shape(0) > 1 ? a.strides(0) / sz : r.n;
+  return r;
+}
+
+template <class T>
+T* vector_of(const py::array& a, const char* name, int64_t n, bool writable) {
+  if (!has_dtype<T>(a))
+    throw py::type_error(std::string(name) + ": expected dtype " + std::string(py::str(py::dtype::of<T>())) +
+                         ", got " + std::string(py::str(a.dtype())));
+  if (a.ndim() != 1 || a.shape(0) != n)
+    throw py::value_error(std::string(name) + ": expected shape (" + std::to_string(n) + ",), got " + shape_str(a));
+  if (n > 1 && a.strides(0) != static_cast<py::ssize_t>(sizeof(T)))
+    throw py::value_error(std::string(name) + ": must be contiguous");
+  if (writable && !a.writeable()) throw py::value_error(std::string(name) + ": array is read-only");
+  return static_cast<T*>(const_cast<void*>(a.data()));
+}
+
+inline void same_shape(const py::array& a, const char* an, const py::array& b, const char* bn) {
+  bool same = a.ndim() == b.ndim();
+  for (py::ssize_t i = 0; same && i < a.ndim(); ++i) same = a.shape(i) == b.shape(i);
+  if (!same)
+    throw py::value_error(std::string(an) + " has shape " + shape_str(a) + " but " + bn + " has shape " + shape_str(b));
+}
+
+// Calls f.template operator()<float>() or <double>() by the dtype of a.
+template <class F>
+auto by_dtype(const py::array& a, const char* name, F&& f) {
+  if (has_dtype<float>(a)) return f(float{});
+  if (has_dtype<double>(a)) return f(double{});
+  throw py::type_error(std::string(name) + ": expected float32 or float64, got " + std::string(py::str(a.dtype())));
+}
+
+void bind_softmax(py::module_& m);
+void bind_xent(py::module_& m);
+void bind_util(py::module_& m);
+
+}  // namespace fastsoftmax

@@ -1,0 +1,65 @@
+// softmax, log_softmax, logsumexp and their backward passes.
+#include "arrays.h"
+#include "fastsoftmax/dispatch.h"
+
+namespace fastsoftmax {
+
+namespace {
+
+void softmax_rows(const py::array& x, const py::array& out, double inv_temp, bool log) {
+  same_shape(x, "x", out, "out");
+  by_dtype(x, "x", [&](auto tag) {
+    using T = decltype(tag);
+    const Rows<T> xr = rows_of<T>(x, "x", false), yr = rows_of<T>(out, "out", true);
+    SoftmaxArgs<T> a{xr.data, xr.ld, yr.data, yr.ld, xr.rows, xr.n, static_cast<T>(inv_temp), log};
+    const auto& k = kernels();
+    py::gil_scoped_release nogil;
+    if constexpr (sizeof(T) == 4) k.softmax_f32(a); else k.softmax_f64(a);
+  });
+}
+
+void logsumexp_rows(const py::array& x, const py::object& b, const py::array& out, const py::object& sign,
+                    double inv_temp) {
+  by_dtype(x, "x", [&](auto tag) {
+    using T = decltype(tag);
+    const Rows<T> xr = rows_of<T>(x, "x", false);
+    Rows<T> br;
+    if (!b.is_none()) {
+      py::array ba = b.cast<py::array>();
+      same_shape(x, "x", ba, "b");
+      br = rows_of<T>(ba, "b", false);
+    }
+    T* o = vector_of<T>(out, "out", xr.rows, true);
+    T* sg = sign.is_none() ? nullptr : vector_of<T>(sign.cast<py::array>(), "sign", xr.rows, true);
+    LogSumExpArgs<T> a{xr.data, xr.ld, br.data, br.ld, o, sg, xr.rows, xr.n, static_cast<T>(inv_temp)};
+    const auto& k = kernels();
+    py::gil_scoped_release nogil;
+    if constexpr (sizeof(T) == 4) k.logsumexp_f32(a); else k.logsumexp_f64(a);
+  });
+}
+
+void softmax_backward_rows(const py::array& g, const py::array& y, const py::array& out, double inv_temp, bool log) {
+  same_shape(g, "grad", y, "y");
+  same_shape(g, "grad", out, "out");
+  by_dtype(g, "grad", [&](auto tag) {
+    using T = decltype(tag);
+    const Rows<T> gr = rows_of<T>(g, "grad", false), yr = rows_of<T>(y, "y", false), dr = rows_of<T>(out, "out", true);
+    SoftmaxBackwardArgs<T> a{gr.data, gr.ld, yr.data, yr.ld, dr.data, dr.ld, gr.rows, gr.n, static_cast<T>(inv_temp), log};
+    const auto& k = kernels();
+    py::gil_scoped_release nogil;
+    if constexpr (sizeof(T) == 4) k.softmax_backward_f32(a); else k.softmax_backward_f64(a);
+  });
+}
+
+}  // namespace
+
+void bind_softmax(py::module_& m) {
+  m.def("softmax_rows", &softmax_rows, py::arg("x"), py::arg("out"), py::arg("inv_temp"), py::arg("log"),
+        "softmax (log=False) or log_softmax (log=True) of each row of a 2-D block into out");
+  m.def("logsumexp_rows", &logsumexp_rows, py::arg("x"), py::arg("b"), py::arg("out"), py::arg("sign"),
+        py::arg("inv_temp"), "log(sum(b * exp(x * inv_temp))) of each row into out (and its sign)");
+  m.def("softmax_backward_rows", &softmax_backward_rows, py::arg("grad"), py::arg("y"), py::arg("out"),
+        py::arg("inv_temp"), py::arg("log"), "vector-Jacobian product of softmax / log_softmax per row");
+}
+
+}  // namespace fastsoftmax

@@ -1,0 +1,115 @@
+// cross_entropy and binary_cross_entropy_with_logits.
+#include "arrays.h"
+#include "fastsoftmax/dispatch.h"
+
+namespace fastsoftmax {
+
+namespace {
+
+// First row whose label is outside [0, C) and is not ignore_index, or -1.
+int64_t find_bad_label(const py::array& target, int64_t C, int64_t ignore_index) {
+  const int64_t n = target.ndim() == 1 ? target.shape(0) : -1;
+  const int64_t* t = vector_of<int64_t>(target, "target", n, false);
+  py::gil_scoped_release nogil;
+  for (int64_t i = 0; i < n; ++i)
+    if ((t[i] < 0 || t[i] >= C) && t[i] != ignore_index) return i;
+  return -1;
+}
+
+void cross_entropy_rows(const py::array& x, const py::object& target, const py::object& probs,
+                        const py::object& weight, int64_t ignore_index, double label_smoothing, double z_loss,
+                        double grad_scale, const py::array& row_loss, const py::object& grad) {
+  by_dtype(x, "logits", [&](auto tag) {
+    using T = decltype(tag);
+    const Rows<T> xr = rows_of<T>(x, "logits", false);
+    CrossEntropyArgs<T> a{};
+    a.x = xr.data; a.ldx = xr.ld; a.rows = xr.rows; a.C = xr.n;
+    if (!target.is_none()) {
+      const py::array t = target.cast<py::array>();
+      a.target = vector_of<int64_t>(t, "target", xr.rows, false);
+      if (find_bad_label(t, xr.n, ignore_index) >= 0) throw py::index_error("target: label out of range");
+    } else if (!probs.is_none()) {
+      const py::array p = probs.cast<py::array>();
+      same_shape(x, "logits", p, "target");
+      const Rows<T> pr = rows_of<T>(p, "target", false);
+      a.probs = pr.data; a.ldp = pr.ld;
+    } else {
+      throw py::value_error("target: expected class indices or probabilities");
+    }
+    if (!weight.is_none()) a.weight = vector_of<T>(weight.cast<py::array>(), "weight", xr.n, false);
+    a.ignore_index = ignore_index;
+    a.label_smoothing = label_smoothing;
+    a.z_loss = z_loss;
+    a.grad_scale = grad_scale;
+    a.row_loss = vector_of<double>(row_loss, "row_loss", xr.rows, true);
+    if (!grad.is_none()) {
+      const py::array g = grad.cast<py::array>();
+      same_shape(x, "logits", g, "grad_out");
+      const Rows<T> gr = rows_of<T>(g, "grad_out", true);
+      a.grad = gr.data; a.ldg = gr.ld;
+    }
+    const auto& k = kernels();
+    py::gil_scoped_release nogil;
+    if constexpr (sizeof(T) == 4) k.cross_entropy_f32(a); else k.cross_entropy_f64(a);
+  });
+}
+
+// A 2-D view with any strides (0 for broadcast) of a weight operand.
+template <class T>
+const T* strided_operand(const py::object& o, const py::array& like, const char* name, int64_t& ld, int64_t& cs) {
+  if (o.is_none()) return nullptr;
+  const py::array a = o.cast<py::array>();
+  same_shape(like, "logits", a, name);
+  if (!has_dtype<T>(a)) throw py::type_error(std::string(name) + ": dtype must match logits");
+  const auto sz = static_cast<py::ssize_t>(sizeof(T));
+  if (a.strides(0) % sz || a.strides(1) % sz) throw py::value_error(std::string(name) + ": array must be aligned");
+  ld = a.strides(0) / sz;
+  cs = a.strides(1) / sz;
+  return static_cast<const T*>(a.data());
+}
+
+void bce_rows(const py::array& x, const py::array& t, const py::object& weight, const py::object& pos_weight,
+              double grad_scale, const py::array& row_loss, const py::object& loss, const py::object& grad) {
+  same_shape(x, "logits", t, "target");
+  by_dtype(x, "logits", [&](auto tag) {
+    using T = decltype(tag);
+    const Rows<T> xr = rows_of<T>(x, "logits", false), tr = rows_of<T>(t, "target", false);
+    BceArgs<T> a{};
+    a.x = xr.data; a.ldx = xr.ld; a.t = tr.data; a.ldt = tr.ld; a.rows = xr.rows; a.n = xr.n;
+    a.w = strided_operand<T>(weight, x, "weight", a.ldw, a.cw);
+    a.pw = strided_operand<T>(pos_weight, x, "pos_weight", a.ldpw, a.cpw);
+    a.grad_scale = grad_scale;
+    a.row_loss = vector_of<double>(row_loss, "row_loss", xr.rows, true);
+    if (!loss.is_none()) {
+      const py::array l = loss.cast<py::array>();
+      same_shape(x, "logits", l, "loss");
+      const Rows<T> lr = rows_of<T>(l, "loss", true);
+      a.loss = lr.data; a.ldl = lr.ld;
+    }
+    if (!grad.is_none()) {
+      const py::array g = grad.cast<py::array>();
+      same_shape(x, "logits", g, "grad_out");
+      const Rows<T> gr = rows_of<T>(g, "grad_out", true);
+      a.grad = gr.data; a.ldgr = gr.ld;
+    }
+    const auto& k = kernels();
+    py::gil_scoped_release nogil;
+    if constexpr (sizeof(T) == 4) k.bce_f32(a); else k.bce_f64(a);
+  });
+}
+
+}  // namespace
+
+void bind_xent(py::module_& m) {
+  m.def("find_bad_label", &find_bad_label, py::arg("target"), py::arg("C"), py::arg("ignore_index"),
+        "index of the first label outside [0, C) that is not ignore_index, or -1");
+  m.def("cross_entropy_rows", &cross_entropy_rows, py::arg("logits"), py::arg("target"), py::arg("probs"),
+        py::arg("weight"), py::arg("ignore_index"), py::arg("label_smoothing"), py::arg("z_loss"),
+        py::arg("grad_scale"), py::arg("row_loss"), py::arg("grad"),
+        "per-row cross-entropy into row_loss (float64) and, optionally, its scaled gradient into grad");
+  m.def("bce_rows", &bce_rows, py::arg("logits"), py::arg("target"), py::arg("weight"), py::arg("pos_weight"),
+        py::arg("grad_scale"), py::arg("row_loss"), py::arg("loss"), py::arg("grad"),
+        "element-wise binary cross-entropy with logits: row sums, element losses, gradient");
+}
+
+}  // namespace fastsoftmax

@@ -1,0 +1,103 @@
+// ISA-independent declarations of every CPU kernel.
+//
+// Arrays are row-major blocks of `rows` rows of `n` (or C) contiguous elements;
+// `ld*` is the distance between row starts, in elements (may be negative or 0
+// for read-only inputs). The kernels validate nothing: the binding does.
+// Every kernel is deterministic: a row's result never depends on the thread
+// count, and reductions across rows are left to the caller (fixed order).
+#pragma once
+#include <cstdint>
+
+namespace fastsoftmax {
+
+// softmax / log_softmax of each row of x, scaled by 1/temperature.
+template <class T>
+struct SoftmaxArgs {
+  const T* x; int64_t ldx;
+  T* y; int64_t ldy;
+  int64_t rows, n;
+  T inv_temp;
+  bool log;
+};
+
+// log(sum_i b_i exp(x_i * inv_temp)) per row; b may be null (all ones).
+// sign (may be null) receives the sign of the sum (0 for an empty or zero sum).
+template <class T>
+struct LogSumExpArgs {
+  const T* x; int64_t ldx;
+  const T* b; int64_t ldb;
+  T* out; T* sign;
+  int64_t rows, n;
+  T inv_temp;
+};
+
+// Vector-Jacobian product of softmax (log == false, y = softmax(x)) or of
+// log_softmax (log == true, y = log_softmax(x)).
+template <class T>
+struct SoftmaxBackwardArgs {
+  const T* g; int64_t ldg;
+  const T* y; int64_t ldy;
+  T* dx; int64_t lddx;
+  int64_t rows, n;
+  T inv_temp;
+  bool log;
+};
+
+// Cross-entropy of each row against a class index (target != nullptr) or a
+// row of class probabilities (probs != nullptr), PyTorch's formula with
+// class weights and label smoothing, plus z_loss * lse^2.
+// row_loss[r] receives the row's loss (0 for an ignored row); grad (may be
+// null) receives grad_scale * d(row_loss)/d(logits), ignored rows get zeros.
+template <class T>
+struct CrossEntropyArgs {
+  const T* x; int64_t ldx;
+  const int64_t* target;          // [rows] or null
+  const T* probs; int64_t ldp;    // [rows, C] or null
+  const T* weight;                // [C] or null
+  int64_t rows, C;
+  int64_t ignore_index;
+  double label_smoothing, z_loss, grad_scale;
+  double* row_loss;
+  T* grad; int64_t ldg;
+};
+
+// Element-wise binary cross-entropy with logits (PyTorch's formula).
+// weight / pos_weight are addressed as w[r * ldw + c * cw] so that a
+// broadcast (stride-0) view works; null means all ones.
+template <class T>
+struct BceArgs {
+  const T* x; int64_t ldx;
+  const T* t; int64_t ldt;
+  const T* w; int64_t ldw, cw;
+  const T* pw; int64_t ldpw, cpw;
+  int64_t rows, n;
+  double grad_scale;
+  double* row_loss;               // [rows]: sum of the row's element losses
+  T* loss; int64_t ldl;           // element losses, may be null
+  T* grad; int64_t ldgr;          // may be null
+};
+
+// One table of kernels per instruction set (cpp/src/cpu/<isa>.cc).
+struct KernelTable {
+  const char* name;
+  void (*softmax_f32)(const SoftmaxArgs<float>&);
+  void (*softmax_f64)(const SoftmaxArgs<double>&);
+  void (*logsumexp_f32)(const LogSumExpArgs<float>&);
+  void (*logsumexp_f64)(const LogSumExpArgs<double>&);
+  void (*softmax_backward_f32)(const SoftmaxBackwardArgs<float>&);
+  void (*softmax_backward_f64)(const SoftmaxBackwardArgs<double>&);
+  void (*cross_entropy_f32)(const CrossEntropyArgs<float>&);
+  void (*cross_entropy_f64)(const CrossEntropyArgs<double>&);
+  void (*bce_f32)(const BceArgs<float>&);
+  void (*bce_f64)(const BceArgs<double>&);
+  // Element-wise vectorised exp (for the accuracy tests) and the two floors
+  // the benchmarks compare against: an exp-and-sum pass with no output, and a
+  // parallel copy of the same bytes.
+  void (*exp_f32)(const float* x, float* y, int64_t n);
+  void (*exp_f64)(const double* x, double* y, int64_t n);
+  double (*exp_sum_f32)(const float* x, int64_t n);
+  double (*exp_sum_f64)(const double* x, int64_t n);
+  void (*copy)(void* dst, const void* src, int64_t bytes);
+};
+
+}  // namespace fastsoftmax

@@ -1,0 +1,48 @@
+// The body of every per-ISA translation unit (scalar.cc, avx2.cc, avx512.cc):
+// the kernels, compiled inside fastsoftmax::FSM_NS with that file's flags,
+// and the table that exports them. Kernels use no std:: templates: their
+// instantiations would be shared between ISAs by the linker.
+#include <math.h>
+#include <new>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#if FSM_SIMD_LEVEL > 0
+#include <immintrin.h>
+#endif
+#ifdef FASTSOFTMAX_HAVE_OPENMP
+#include <omp.h>
+#endif
+
+#include "fastsoftmax/kernels.h"
+#include "fastsoftmax/threads.h"
+
+namespace fastsoftmax {
+namespace FSM_NS {
+
+#include "kernels/simd-inl.h"
+#include "kernels/exp-inl.h"
+#include "kernels/parallel-inl.h"
+#include "kernels/rowstats-inl.h"
+#include "kernels/softmax-inl.h"
+#include "kernels/xent-inl.h"
+#include "kernels/bce-inl.h"
+#include "kernels/floors-inl.h"
+
+const KernelTable& table() {
+  static const KernelTable t = {
+      FSM_NAME,
+      softmax<float>, softmax<double>,
+      logsumexp<float>, logsumexp<double>,
+      softmax_backward<float>, softmax_backward<double>,
+      cross_entropy<float>, cross_entropy<double>,
+      bce<float>, bce<double>,
+      exp_array<float>, exp_array<double>,
+      exp_sum<float>, exp_sum<double>,
+      parallel_copy,
+  };
+  return t;
+}
+
+}  // namespace FSM_NS
+}  // namespace fastsoftmax

@@ -1,0 +1,97 @@
+// Work splitting, scratch buffers and the output writer shared by the kernels.
+#pragma once
+
+constexpr int64_t kLongRow = int64_t(1) << 20;  // rows this long are split into segments
+constexpr int64_t kSegment = int64_t(1) << 16;  // fixed, so results ignore the thread count
+constexpr int64_t kStreamBytes = int64_t(8) << 20;  // outputs this large bypass the cache
+constexpr int64_t kMinParallelElems = int64_t(1) << 15;  // less work than this: one thread
+
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+// Chunk length of the row statistics: 64 vectors, a few KB that stay in L1
+// between the max pass and the exp pass over the chunk.
+template <class T> constexpr int64_t chunk_len() { return 64 * Vec<T>::N; }
+
+// 64-byte aligned scratch, allocated before a parallel region, never inside
+// (a failure throws std::bad_alloc there, which the binding turns into
+// MemoryError).
+struct Buffer {
+  void* p = nullptr;
+  explicit Buffer(size_t bytes) {
+    if (bytes && posix_memalign(&p, 64, (bytes + 63) & ~size_t(63)) != 0) throw std::bad_alloc();
+  }
+  ~Buffer() { free(p); }
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+  template <class T> T* at(size_t byte_offset) const {
+    return reinterpret_cast<T*>(static_cast<char*>(p) + byte_offset);
+  }
+};
+
+inline int threads_for(int64_t items, int64_t elems) {
+  int nt = get_num_threads();
+  if (elems < kMinParallelElems) nt = 1;
+  if (items < nt) nt = static_cast<int>(items < 1 ? 1 : items);
+  return nt;
+}
+
+inline int thread_id() {
+#ifdef FASTSOFTMAX_HAVE_OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
+// body(tid, i) for i in [0, items), statically split over nt threads. Each
+// thread fences its own non-temporal stores before the region ends.
+template <class F>
+inline void parallel_for(int64_t items, int nt, const F& body) {
+#ifdef FASTSOFTMAX_HAVE_OPENMP
+  if (nt > 1) {
+#pragma omp parallel num_threads(nt)
+    {
+      const int tid = thread_id();
+#pragma omp for schedule(static) nowait
+      for (int64_t i = 0; i < items; ++i) body(tid, i);
+      stream_fence();
+    }
+    return;
+  }
+#endif
+  (void)nt;
+  for (int64_t i = 0; i < items; ++i) body(0, i);
+  stream_fence();
+}
+
+// Writes y[0, n) from vec(i) (the vector at element i) and one(i) (element i
+// alone). With Stream, full vectors go through non-temporal stores at aligned
+// addresses, so a large output is not read before it is written; vec(i) must
+// give the same numbers as one(i) lane by lane, so the alignment of y never
+// changes a result.
+template <bool Stream, class T, class VecF, class OneF>
+inline void write_row(T* y, int64_t n, const VecF& vec, const OneF& one) {
+  constexpr int64_t N = Vec<T>::N;
+  int64_t i = 0;
+  if (Stream) {
+    const int64_t mis = static_cast<int64_t>((reinterpret_cast<uintptr_t>(y) / sizeof(T)) % N);
+    const int64_t head = min64(mis ? N - mis : 0, n);
+    for (; i < head; ++i) y[i] = one(i);
+    for (; i + N <= n; i += N) stream(y + i, vec(i));
+  } else {
+    for (; i + N <= n; i += N) storeu(y + i, vec(i));
+  }
+  for (; i < n; ++i) y[i] = one(i);
+}
+
+template <class T, class VecF, class OneF>
+inline void write_row(bool stream_it, T* y, int64_t n, const VecF& vec, const OneF& one) {
+  if (stream_it) write_row<true>(y, n, vec, one);
+  else write_row<false>(y, n, vec, one);
+}
+
+template <class T>
+inline bool stream_output(int64_t rows, int64_t n) {
+  return rows * n * static_cast<int64_t>(sizeof(T)) >= kStreamBytes;
+}

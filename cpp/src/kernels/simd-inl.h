@@ -1,0 +1,256 @@
+// A thin vector type over the instruction set this translation unit is
+// compiled for: Vec<float> / Vec<double> with N lanes, and the handful of
+// operations the kernels use. Included inside a per-ISA namespace
+// (cpp/src/cpu/*.cc), so an AVX-512 inline function can never be linked into
+// the scalar path. The ISA is chosen by FSM_SIMD_LEVEL (0 scalar, 2 AVX2+FMA,
+// 3 AVX-512F), set by the including file.
+// System headers are included by cpu/isa-inl.h, outside the namespace.
+#pragma once
+
+template <class T> struct Vec;
+
+// ------------------------------------------------------------------ scalar
+#if FSM_SIMD_LEVEL == 0
+template <class T> struct Vec {
+  static constexpr int N = 1;
+  T v;
+};
+template <class T> using Mask = bool;
+template <class T> inline Vec<T> set1(T a) { return {a}; }
+template <class T> inline Vec<T> loadu(const T* p) { return {*p}; }
+template <class T> inline Vec<T> load_partial(const T* p, int64_t k, T fill) { return {k > 0 ? *p : fill}; }
+template <class T> inline void storeu(T* p, Vec<T> a) { *p = a.v; }
+template <class T> inline void stream(T* p, Vec<T> a) { *p = a.v; }
+template <class T> inline void store_partial(T* p, int64_t k, Vec<T> a) { if (k > 0) *p = a.v; }
+template <class T> inline Vec<T> operator+(Vec<T> a, Vec<T> b) { return {a.v + b.v}; }
+template <class T> inline Vec<T> operator-(Vec<T> a, Vec<T> b) { return {a.v - b.v}; }
+template <class T> inline Vec<T> operator*(Vec<T> a, Vec<T> b) { return {a.v * b.v}; }
+template <class T> inline Vec<T> operator/(Vec<T> a, Vec<T> b) { return {a.v / b.v}; }
+// a*b+c: no FMA on baseline x86-64, so two roundings here.
+template <class T> inline Vec<T> fmadd(Vec<T> a, Vec<T> b, Vec<T> c) { return {a.v * b.v + c.v}; }
+// max that ignores a NaN in `a` (the kernels propagate NaN through the sums)
+template <class T> inline Vec<T> vmax(Vec<T> a, Vec<T> b) { return {a.v > b.v ? a.v : b.v}; }
+template <class T> inline bool lt(Vec<T> a, Vec<T> b) { return a.v < b.v; }
+template <class T> inline bool eq(Vec<T> a, Vec<T> b) { return a.v == b.v; }
+template <class T> inline bool neq(Vec<T> a, Vec<T> b) { return !(a.v == b.v); }
+template <class T> inline Vec<T> select(bool m, Vec<T> a, Vec<T> b) { return m ? a : b; }
+template <class T> inline T hmax(Vec<T> a) { return a.v; }
+template <class T> inline T first(Vec<T> a) { return a.v; }
+template <class T> inline double hsum(Vec<T> a) { return static_cast<double>(a.v); }
+template <class T> inline Vec<T> lane_is(int64_t j) { return {j == 0 ? T(1) : T(0)}; }
+template <class T> inline bool lanes_below(int64_t k) { return k > 0; }
+// round to nearest even, |a| < 2^22 (float) / 2^51 (double); larger |a| only
+// reach this in lanes the caller masks afterwards.
+inline Vec<float> round_nearest(Vec<float> a) {
+  const float big = 12582912.0f;  // 1.5 * 2^23 (not folded: no -ffast-math)
+  return {(a.v + big) - big};
+}
+inline Vec<double> round_nearest(Vec<double> a) {
+  const double big = 6755399441055744.0;  // 1.5 * 2^52
+  return {(a.v + big) - big};
+}
+// 2^n for an integral n in the normal exponent range (clamped, so that lanes
+// masked afterwards never convert an out-of-range value).
+inline Vec<float> pow2i(Vec<float> n) {
+  float c = n.v > -127.f ? (n.v < 128.f ? n.v : 128.f) : -127.f;
+  if (!(c == c)) c = 0.f;
+  uint32_t bits = static_cast<uint32_t>(static_cast<int32_t>(c) + 127) << 23;
+  float r; memcpy(&r, &bits, 4); return {r};
+}
+inline Vec<double> pow2i(Vec<double> n) {
+  double c = n.v > -1023. ? (n.v < 1024. ? n.v : 1024.) : -1023.;
+  if (!(c == c)) c = 0.;
+  uint64_t bits = static_cast<uint64_t>(static_cast<int64_t>(c) + 1023) << 52;
+  double r; memcpy(&r, &bits, 8); return {r};
+}
+inline void stream_fence() {}
+
+// -------------------------------------------------------------------- AVX2
+#elif FSM_SIMD_LEVEL == 2
+template <> struct Vec<float> { static constexpr int N = 8; __m256 v; };
+template <> struct Vec<double> { static constexpr int N = 4; __m256d v; };
+template <class T> using Mask = Vec<T>;
+
+inline Vec<float> set1(float a) { return {_mm256_set1_ps(a)}; }
+inline Vec<double> set1(double a) { return {_mm256_set1_pd(a)}; }
+inline Vec<float> loadu(const float* p) { return {_mm256_loadu_ps(p)}; }
+inline Vec<double> loadu(const double* p) { return {_mm256_loadu_pd(p)}; }
+inline __m256i prefix_mask32(int64_t k) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(k)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+inline __m256i prefix_mask64(int64_t k) {
+  return _mm256_cmpgt_epi64(_mm256_set1_epi64x(k), _mm256_setr_epi64x(0, 1, 2, 3));
+}
+inline Vec<float> load_partial(const float* p, int64_t k, float fill) {
+  __m256i m = prefix_mask32(k);
+  return {_mm256_blendv_ps(_mm256_set1_ps(fill), _mm256_maskload_ps(p, m), _mm256_castsi256_ps(m))};
+}
+inline Vec<double> load_partial(const double* p, int64_t k, double fill) {
+  __m256i m = prefix_mask64(k);
+  return {_mm256_blendv_pd(_mm256_set1_pd(fill), _mm256_maskload_pd(p, m), _mm256_castsi256_pd(m))};
+}
+inline void storeu(float* p, Vec<float> a) { _mm256_storeu_ps(p, a.v); }
+inline void storeu(double* p, Vec<double> a) { _mm256_storeu_pd(p, a.v); }
+inline void stream(float* p, Vec<float> a) { _mm256_stream_ps(p, a.v); }
+inline void stream(double* p, Vec<double> a) { _mm256_stream_pd(p, a.v); }
+inline void store_partial(float* p, int64_t k, Vec<float> a) { _mm256_maskstore_ps(p, prefix_mask32(k), a.v); }
+inline void store_partial(double* p, int64_t k, Vec<double> a) { _mm256_maskstore_pd(p, prefix_mask64(k), a.v); }
+inline Vec<float> operator+(Vec<float> a, Vec<float> b) { return {_mm256_add_ps(a.v, b.v)}; }
+inline Vec<double> operator+(Vec<double> a, Vec<double> b) { return {_mm256_add_pd(a.v, b.v)}; }
+inline Vec<float> operator-(Vec<float> a, Vec<float> b) { return {_mm256_sub_ps(a.v, b.v)}; }
+inline Vec<double> operator-(Vec<double> a, Vec<double> b) { return {_mm256_sub_pd(a.v, b.v)}; }
+inline Vec<float> operator*(Vec<float> a, Vec<float> b) { return {_mm256_mul_ps(a.v, b.v)}; }
+inline Vec<double> operator*(Vec<double> a, Vec<double> b) { return {_mm256_mul_pd(a.v, b.v)}; }
+inline Vec<float> operator/(Vec<float> a, Vec<float> b) { return {_mm256_div_ps(a.v, b.v)}; }
+inline Vec<double> operator/(Vec<double> a, Vec<double> b) { return {_mm256_div_pd(a.v, b.v)}; }
+inline Vec<float> fmadd(Vec<float> a, Vec<float> b, Vec<float> c) { return {_mm256_fmadd_ps(a.v, b.v, c.v)}; }
+inline Vec<double> fmadd(Vec<double> a, Vec<double> b, Vec<double> c) { return {_mm256_fmadd_pd(a.v, b.v, c.v)}; }
+// maxps returns its second operand when either is NaN: a NaN in `a` is skipped.
+inline Vec<float> vmax(Vec<float> a, Vec<float> b) { return {_mm256_max_ps(a.v, b.v)}; }
+inline Vec<double> vmax(Vec<double> a, Vec<double> b) { return {_mm256_max_pd(a.v, b.v)}; }
+inline Mask<float> lt(Vec<float> a, Vec<float> b) { return {_mm256_cmp_ps(a.v, b.v, _CMP_LT_OQ)}; }
+inline Mask<double> lt(Vec<double> a, Vec<double> b) { return {_mm256_cmp_pd(a.v, b.v, _CMP_LT_OQ)}; }
+inline Mask<float> eq(Vec<float> a, Vec<float> b) { return {_mm256_cmp_ps(a.v, b.v, _CMP_EQ_OQ)}; }
+inline Mask<double> eq(Vec<double> a, Vec<double> b) { return {_mm256_cmp_pd(a.v, b.v, _CMP_EQ_OQ)}; }
+inline Mask<float> neq(Vec<float> a, Vec<float> b) { return {_mm256_cmp_ps(a.v, b.v, _CMP_NEQ_UQ)}; }
+inline Mask<double> neq(Vec<double> a, Vec<double> b) { return {_mm256_cmp_pd(a.v, b.v, _CMP_NEQ_UQ)}; }
+inline Vec<float> select(Mask<float> m, Vec<float> a, Vec<float> b) { return {_mm256_blendv_ps(b.v, a.v, m.v)}; }
+inline Vec<double> select(Mask<double> m, Vec<double> a, Vec<double> b) { return {_mm256_blendv_pd(b.v, a.v, m.v)}; }
+inline float first(Vec<float> a) { return _mm256_cvtss_f32(a.v); }
+inline double first(Vec<double> a) { return _mm256_cvtsd_f64(a.v); }
+inline float hmax(Vec<float> a) {
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(a.v), _mm256_extractf128_ps(a.v, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_movehdup_ps(m));
+  return _mm_cvtss_f32(m);
+}
+inline double hmax(Vec<double> a) {
+  __m128d m = _mm_max_pd(_mm256_castpd256_pd128(a.v), _mm256_extractf128_pd(a.v, 1));
+  m = _mm_max_sd(m, _mm_unpackhi_pd(m, m));
+  return _mm_cvtsd_f64(m);
+}
+// Sum of the lanes in double precision, in a fixed order.
+inline double hsum(Vec<double> a) {
+  __m128d s = _mm_add_pd(_mm256_castpd256_pd128(a.v), _mm256_extractf128_pd(a.v, 1));
+  return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
+}
+inline double hsum(Vec<float> a) {
+  Vec<double> lo{_mm256_cvtps_pd(_mm256_castps256_ps128(a.v))};
+  Vec<double> hi{_mm256_cvtps_pd(_mm256_extractf128_ps(a.v, 1))};
+  return hsum(lo + hi);
+}
+template <class T> inline Vec<T> lane_is(int64_t j);
+template <> inline Vec<float> lane_is<float>(int64_t j) {
+  return {_mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_set1_epi32(static_cast<int>(j)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)))};
+}
+template <> inline Vec<double> lane_is<double>(int64_t j) {
+  return {_mm256_castsi256_pd(_mm256_cmpeq_epi64(_mm256_set1_epi64x(j), _mm256_setr_epi64x(0, 1, 2, 3)))};
+}
+template <class T> inline Mask<T> lanes_below(int64_t k);
+template <> inline Mask<float> lanes_below<float>(int64_t k) { return {_mm256_castsi256_ps(prefix_mask32(k))}; }
+template <> inline Mask<double> lanes_below<double>(int64_t k) { return {_mm256_castsi256_pd(prefix_mask64(k))}; }
+inline Vec<float> round_nearest(Vec<float> a) { return {_mm256_round_ps(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)}; }
+inline Vec<double> round_nearest(Vec<double> a) { return {_mm256_round_pd(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)}; }
+inline Vec<float> pow2i(Vec<float> n) {
+  __m256i e = _mm256_add_epi32(_mm256_cvtps_epi32(n.v), _mm256_set1_epi32(127));
+  return {_mm256_castsi256_ps(_mm256_slli_epi32(e, 23))};
+}
+inline Vec<double> pow2i(Vec<double> n) {
+  __m256i e = _mm256_add_epi64(_mm256_cvtepi32_epi64(_mm256_cvtpd_epi32(n.v)), _mm256_set1_epi64x(1023));
+  return {_mm256_castsi256_pd(_mm256_slli_epi64(e, 52))};
+}
+inline void stream_fence() { _mm_sfence(); }
+
+// ----------------------------------------------------------------- AVX-512
+#elif FSM_SIMD_LEVEL == 3
+template <> struct Vec<float> { static constexpr int N = 16; __m512 v; };
+template <> struct Vec<double> { static constexpr int N = 8; __m512d v; };
+template <class T> struct MaskOf;
+template <> struct MaskOf<float> { using type = __mmask16; };
+template <> struct MaskOf<double> { using type = __mmask8; };
+template <class T> using Mask = typename MaskOf<T>::type;
+
+inline Vec<float> set1(float a) { return {_mm512_set1_ps(a)}; }
+inline Vec<double> set1(double a) { return {_mm512_set1_pd(a)}; }
+inline Vec<float> loadu(const float* p) { return {_mm512_loadu_ps(p)}; }
+inline Vec<double> loadu(const double* p) { return {_mm512_loadu_pd(p)}; }
+inline __mmask16 prefix16(int64_t k) { return k >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (k > 0 ? k : 0)) - 1); }
+inline __mmask8 prefix8(int64_t k) { return k >= 8 ? __mmask8(0xFF) : __mmask8((1u << (k > 0 ? k : 0)) - 1); }
+inline Vec<float> load_partial(const float* p, int64_t k, float fill) { return {_mm512_mask_loadu_ps(_mm512_set1_ps(fill), prefix16(k), p)}; }
+inline Vec<double> load_partial(const double* p, int64_t k, double fill) { return {_mm512_mask_loadu_pd(_mm512_set1_pd(fill), prefix8(k), p)}; }
+inline void storeu(float* p, Vec<float> a) { _mm512_storeu_ps(p, a.v); }
+inline void storeu(double* p, Vec<double> a) { _mm512_storeu_pd(p, a.v); }
+inline void stream(float* p, Vec<float> a) { _mm512_stream_ps(p, a.v); }
+inline void stream(double* p, Vec<double> a) { _mm512_stream_pd(p, a.v); }
+inline void store_partial(float* p, int64_t k, Vec<float> a) { _mm512_mask_storeu_ps(p, prefix16(k), a.v); }
+inline void store_partial(double* p, int64_t k, Vec<double> a) { _mm512_mask_storeu_pd(p, prefix8(k), a.v); }
+inline Vec<float> operator+(Vec<float> a, Vec<float> b) { return {_mm512_add_ps(a.v, b.v)}; }
+inline Vec<double> operator+(Vec<double> a, Vec<double> b) { return {_mm512_add_pd(a.v, b.v)}; }
+inline Vec<float> operator-(Vec<float> a, Vec<float> b) { return {_mm512_sub_ps(a.v, b.v)}; }
+inline Vec<double> operator-(Vec<double> a, Vec<double> b) { return {_mm512_sub_pd(a.v, b.v)}; }
+inline Vec<float> operator*(Vec<float> a, Vec<float> b) { return {_mm512_mul_ps(a.v, b.v)}; }
+inline Vec<double> operator*(Vec<double> a, Vec<double> b) { return {_mm512_mul_pd(a.v, b.v)}; }
+inline Vec<float> operator/(Vec<float> a, Vec<float> b) { return {_mm512_div_ps(a.v, b.v)}; }
+inline Vec<double> operator/(Vec<double> a, Vec<double> b) { return {_mm512_div_pd(a.v, b.v)}; }
+inline Vec<float> fmadd(Vec<float> a, Vec<float> b, Vec<float> c) { return {_mm512_fmadd_ps(a.v, b.v, c.v)}; }
+inline Vec<double> fmadd(Vec<double> a, Vec<double> b, Vec<double> c) { return {_mm512_fmadd_pd(a.v, b.v, c.v)}; }
+inline Vec<float> vmax(Vec<float> a, Vec<float> b) { return {_mm512_max_ps(a.v, b.v)}; }
+inline Vec<double> vmax(Vec<double> a, Vec<double> b) { return {_mm512_max_pd(a.v, b.v)}; }
+inline Mask<float> lt(Vec<float> a, Vec<float> b) { return _mm512_cmp_ps_mask(a.v, b.v, _CMP_LT_OQ); }
+inline Mask<double> lt(Vec<double> a, Vec<double> b) { return _mm512_cmp_pd_mask(a.v, b.v, _CMP_LT_OQ); }
+inline Mask<float> eq(Vec<float> a, Vec<float> b) { return _mm512_cmp_ps_mask(a.v, b.v, _CMP_EQ_OQ); }
+inline Mask<double> eq(Vec<double> a, Vec<double> b) { return _mm512_cmp_pd_mask(a.v, b.v, _CMP_EQ_OQ); }
+inline Mask<float> neq(Vec<float> a, Vec<float> b) { return _mm512_cmp_ps_mask(a.v, b.v, _CMP_NEQ_UQ); }
+inline Mask<double> neq(Vec<double> a, Vec<double> b) { return _mm512_cmp_pd_mask(a.v, b.v, _CMP_NEQ_UQ); }
+inline Vec<float> select(Mask<float> m, Vec<float> a, Vec<float> b) { return {_mm512_mask_blend_ps(m, b.v, a.v)}; }
+inline Vec<double> select(Mask<double> m, Vec<double> a, Vec<double> b) { return {_mm512_mask_blend_pd(m, b.v, a.v)}; }
+inline float first(Vec<float> a) { return _mm512_cvtss_f32(a.v); }
+inline double first(Vec<double> a) { return _mm512_cvtsd_f64(a.v); }
+inline float hmax(Vec<float> a) {
+  __m256 h = _mm256_max_ps(_mm512_castps512_ps256(a.v),
+                           _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a.v), 1)));
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_movehdup_ps(m));
+  return _mm_cvtss_f32(m);
+}
+inline double hmax(Vec<double> a) {
+  __m256d h = _mm256_max_pd(_mm512_castpd512_pd256(a.v), _mm512_extractf64x4_pd(a.v, 1));
+  __m128d m = _mm_max_pd(_mm256_castpd256_pd128(h), _mm256_extractf128_pd(h, 1));
+  m = _mm_max_sd(m, _mm_unpackhi_pd(m, m));
+  return _mm_cvtsd_f64(m);
+}
+inline double hsum(Vec<double> a) {
+  __m256d h = _mm256_add_pd(_mm512_castpd512_pd256(a.v), _mm512_extractf64x4_pd(a.v, 1));
+  __m128d s = _mm_add_pd(_mm256_castpd256_pd128(h), _mm256_extractf128_pd(h, 1));
+  return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
+}
+inline double hsum(Vec<float> a) {
+  Vec<double> lo{_mm512_cvtps_pd(_mm512_castps512_ps256(a.v))};
+  Vec<double> hi{_mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a.v), 1)))};
+  return hsum(lo + hi);
+}
+template <class T> inline Vec<T> lane_is(int64_t j);
+template <> inline Vec<float> lane_is<float>(int64_t j) {
+  return {_mm512_maskz_mov_ps(__mmask16(1u << j), _mm512_set1_ps(1.f))};
+}
+template <> inline Vec<double> lane_is<double>(int64_t j) {
+  return {_mm512_maskz_mov_pd(__mmask8(1u << j), _mm512_set1_pd(1.))};
+}
+template <class T> inline Mask<T> lanes_below(int64_t k);
+template <> inline Mask<float> lanes_below<float>(int64_t k) { return prefix16(k); }
+template <> inline Mask<double> lanes_below<double>(int64_t k) { return prefix8(k); }
+inline Vec<float> round_nearest(Vec<float> a) { return {_mm512_roundscale_ps(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)}; }
+inline Vec<double> round_nearest(Vec<double> a) { return {_mm512_roundscale_pd(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)}; }
+inline Vec<float> pow2i(Vec<float> n) {
+  __m512i e = _mm512_add_epi32(_mm512_cvtps_epi32(n.v), _mm512_set1_epi32(127));
+  return {_mm512_castsi512_ps(_mm512_slli_epi32(e, 23))};
+}
+inline Vec<double> pow2i(Vec<double> n) {
+  __m512i e = _mm512_add_epi64(_mm512_cvtepi32_epi64(_mm512_cvtpd_epi32(n.v)), _mm512_set1_epi64(1023));
+  return {_mm512_castsi512_pd(_mm512_slli_epi64(e, 52))};
+}
+inline void stream_fence() { _mm_sfence(); }
+#else
+#error "FSM_SIMD_LEVEL must be 0, 2 or 3"
+#endif

@@ -1,0 +1,220 @@
+// softmax, log_softmax, logsumexp and their backward passes over rows.
+//
+//   softmax(x)_i     = exp(x_i s - M) / S          (s = 1/temperature)
+//   log_softmax(x)_i = (x_i s - M) - log S
+//   logsumexp(x)     = M + log S
+// with M, S from row_stats (rowstats-inl.h). Rows shorter than kLongRow: one
+// thread a row, the row read from memory once (softmax rescales the kept
+// exp values; log_softmax re-reads x from L2) and written once. Longer rows
+// are cut into kSegment pieces spread over the threads: partial (M, S) per
+// piece, combined in piece order, then a second pass computes exp again.
+// Error: exp within 2 ulp; softmax within ~4 ulp + |x s - M| ulp (the
+// rounding of the argument x s - M, as in any float implementation).
+#pragma once
+
+// Row (M, S) for rows split into segments: per-segment partials, then a
+// combination in segment order (the same for any thread count).
+template <bool HasB, class T>
+inline void segmented_stats(const T* x, int64_t ldx, const T* b, int64_t ldb, int64_t rows, int64_t n,
+                            T s, T* rowM, double* rowS) {
+  const int64_t nseg = ceil_div(n, kSegment), items = rows * nseg;
+  const int nt = threads_for(items, rows * n);
+  const size_t stride = ChunkArrays<T>::bytes(kSegment, false);
+  Buffer work(stride * nt), part(static_cast<size_t>(items) * (sizeof(T) + sizeof(double)));
+  T* pM = part.at<T>(0);
+  double* pS = part.at<double>(static_cast<size_t>(items) * sizeof(double));
+  parallel_for(items, nt, [&](int tid, int64_t it) {
+    const int64_t r = it / nseg, off = (it % nseg) * kSegment;
+    const ChunkArrays<T> w = ChunkArrays<T>::carve(work, stride, tid, kSegment, false);
+    RowStats<T> st = row_stats<false, HasB>(x + r * ldx + off, HasB ? b + r * ldb + off : nullptr,
+                                            min64(kSegment, n - off), s, w);
+    pM[it] = st.M;
+    pS[it] = st.S;
+  });
+  const T ninf = -T(HUGE_VAL);
+  for (int64_t r = 0; r < rows; ++r) {
+    T M = ninf;
+    for (int64_t k = 0; k < nseg; ++k) if (pM[r * nseg + k] > M) M = pM[r * nseg + k];
+    double S = 0.0;
+    for (int64_t k = 0; k < nseg; ++k) {
+      const T m = pM[r * nseg + k];
+      const double f = m == ninf ? 0.0 : exp(static_cast<double>(m) - static_cast<double>(M));
+      S += pS[r * nseg + k] * f;
+    }
+    rowM[r] = M;
+    rowS[r] = S;
+  }
+}
+
+template <class T>
+void softmax(const SoftmaxArgs<T>& a) {
+  using V = Vec<T>;
+  const int64_t rows = a.rows, n = a.n;
+  if (rows <= 0 || n <= 0) return;
+  const T s = a.inv_temp;
+  const bool st = stream_output<T>(rows, n);
+  const V vs = set1(s);
+  if (n < kLongRow) {
+    const int nt = threads_for(rows, rows * n);
+    const bool keep = !a.log;
+    const size_t stride = ChunkArrays<T>::bytes(n, keep);
+    Buffer work(stride * nt);
+    parallel_for(rows, nt, [&](int tid, int64_t r) {
+      const T* x = a.x + r * a.ldx;
+      T* y = a.y + r * a.ldy;
+      const ChunkArrays<T> w = ChunkArrays<T>::carve(work, stride, tid, n, keep);
+      if (a.log) {
+        const RowStats<T> rs = row_stats<false, false>(x, static_cast<const T*>(nullptr), n, s, w);
+        const V vM = set1(-rs.M);
+        const T logS = static_cast<T>(log(rs.S));
+        const V vlogS = set1(logS);
+        write_row(st, y, n, [&](int64_t i) { return fmadd(loadu(x + i), vs, vM) - vlogS; },
+                  [&](int64_t i) { return first(fmadd(set1(x[i]), vs, vM) - vlogS); });
+      } else {
+        const RowStats<T> rs = row_stats<true, false>(x, static_cast<const T*>(nullptr), n, s, w);
+        const double inv = 1.0 / rs.S;
+        const int64_t nch = ceil_div(n, chunk_len<T>());
+        for (int64_t c = 0; c < nch; ++c) w.ref[c] = static_cast<T>(w.fac[c] * inv);
+        write_row(st, y, n, [&](int64_t i) { return loadu(w.exps + i) * chunk_factor(w.ref, i); },
+                  [&](int64_t i) { return first(set1(w.exps[i]) * set1(w.ref[i / chunk_len<T>()])); });
+      }
+    });
+    return;
+  }
+  Buffer stats(static_cast<size_t>(rows) * (sizeof(T) + sizeof(double)));
+  T* rowM = stats.at<T>(static_cast<size_t>(rows) * sizeof(double));
+  double* rowS = stats.at<double>(0);
+  segmented_stats<false>(a.x, a.ldx, static_cast<const T*>(nullptr), 0, rows, n, s, rowM, rowS);
+  const int64_t nseg = ceil_div(n, kSegment), items = rows * nseg;
+  parallel_for(items, threads_for(items, rows * n), [&](int, int64_t it) {
+    const int64_t r = it / nseg, off = (it % nseg) * kSegment, len = min64(kSegment, n - off);
+    const T* x = a.x + r * a.ldx + off;
+    T* y = a.y + r * a.ldy + off;
+    const T M = rowM[r];
+    const V vM = set1(-M);
+    if (a.log) {
+      const T logS = static_cast<T>(log(rowS[r]));
+      const V vlogS = set1(logS);
+      write_row(st, y, len, [&](int64_t i) { return fmadd(loadu(x + i), vs, vM) - vlogS; },
+                [&](int64_t i) { return first(fmadd(set1(x[i]), vs, vM) - vlogS); });
+    } else {
+      const T inv = static_cast<T>(1.0 / rowS[r]);
+      const V vinv = set1(inv);
+      write_row(st, y, len, [&](int64_t i) { return vexp(fmadd(loadu(x + i), vs, vM)) * vinv; },
+                [&](int64_t i) { return first(vexp(fmadd(set1(x[i]), vs, vM)) * vinv); });
+    }
+  });
+}
+
+// SciPy's rule for a row holding +inf: reference 0, sum in double.
+template <class T>
+inline void logsumexp_inf_row(const T* x, const T* b, int64_t n, T s, T* out, T* sign) {
+  double acc = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double bi = b ? static_cast<double>(b[i]) : 1.0;
+    if (bi == 0.0) continue;
+    acc += bi * exp(static_cast<double>(x[i]) * static_cast<double>(s));
+  }
+  const double sg = acc > 0 ? 1.0 : (acc < 0 ? -1.0 : (acc == 0 ? 0.0 : acc));
+  double v = log(fabs(acc));
+  if (!sign && sg < 0) v = NAN;
+  *out = static_cast<T>(v);
+  if (sign) *sign = static_cast<T>(sg);
+}
+
+template <class T>
+inline void logsumexp_finish(T M, double S, T* out, T* sign) {
+  const double sg = S > 0 ? 1.0 : (S < 0 ? -1.0 : (S == 0 ? 0.0 : S));
+  double v = static_cast<double>(M) + log(fabs(S));
+  if (!sign && sg < 0) v = NAN;
+  *out = static_cast<T>(v);
+  if (sign) *sign = static_cast<T>(sg);
+}
+
+template <bool HasB, class T>
+void logsumexp_impl(const LogSumExpArgs<T>& a) {
+  const int64_t rows = a.rows, n = a.n;
+  const T s = a.inv_temp, pinf = T(HUGE_VAL);
+  auto finish = [&](int64_t r, T M, double S) {
+    T* sg = a.sign ? a.sign + r : nullptr;
+    if (M == pinf) logsumexp_inf_row(a.x + r * a.ldx, HasB ? a.b + r * a.ldb : nullptr, n, s, a.out + r, sg);
+    else logsumexp_finish(M, S, a.out + r, sg);
+  };
+  if (n < kLongRow) {
+    const int nt = threads_for(rows, rows * n);
+    const size_t stride = ChunkArrays<T>::bytes(n, false);
+    Buffer work(stride * nt);
+    parallel_for(rows, nt, [&](int tid, int64_t r) {
+      const ChunkArrays<T> w = ChunkArrays<T>::carve(work, stride, tid, n, false);
+      const RowStats<T> rs = row_stats<false, HasB>(a.x + r * a.ldx, HasB ? a.b + r * a.ldb : nullptr, n, s, w);
+      finish(r, rs.M, rs.S);
+    });
+    return;
+  }
+  Buffer stats(static_cast<size_t>(rows) * (sizeof(T) + sizeof(double)));
+  T* rowM = stats.at<T>(static_cast<size_t>(rows) * sizeof(double));
+  double* rowS = stats.at<double>(0);
+  segmented_stats<HasB>(a.x, a.ldx, a.b, a.ldb, rows, n, s, rowM, rowS);
+  for (int64_t r = 0; r < rows; ++r) finish(r, rowM[r], rowS[r]);
+}
+
+template <class T>
+void logsumexp(const LogSumExpArgs<T>& a) {
+  if (a.rows <= 0) return;
+  if (a.b) logsumexp_impl<true>(a);
+  else logsumexp_impl<false>(a);
+}
+
+// Sum over a row of f(i) (a vector) in chunks: float chunk sums, added in
+// double, so the error does not grow with the row length.
+template <class T, class F>
+inline double chunked_sum(int64_t n, const F& f) {
+  using V = Vec<T>;
+  constexpr int64_t N = V::N, CH = chunk_len<T>();
+  double total = 0.0;
+  for (int64_t off = 0; off < n; off += CH) {
+    const int64_t len = min64(CH, n - off);
+    V s0 = set1(T(0)), s1 = s0;
+    int64_t i = 0;
+    for (; i + 2 * N <= len; i += 2 * N) {
+      s0 = s0 + f(off + i, N);
+      s1 = s1 + f(off + i + N, N);
+    }
+    for (; i < len; i += N) s0 = s0 + f(off + i, len - i);
+    total += hsum(s0 + s1);
+  }
+  return total;
+}
+
+template <class T>
+inline Vec<T> load_n(const T* p, int64_t left) {
+  return left >= Vec<T>::N ? loadu(p) : load_partial(p, left, T(0));
+}
+
+// softmax:     dx = y (g - sum(g y)) s
+// log_softmax: dx = (g - exp(y) sum(g)) s
+template <class T>
+void softmax_backward(const SoftmaxBackwardArgs<T>& a) {
+  using V = Vec<T>;
+  const int64_t rows = a.rows, n = a.n;
+  if (rows <= 0 || n <= 0) return;
+  const bool st = stream_output<T>(rows, n);
+  const T s = a.inv_temp;
+  const V vs = set1(s);
+  parallel_for(rows, threads_for(rows, rows * n), [&](int, int64_t r) {
+    const T* g = a.g + r * a.ldg;
+    const T* y = a.y + r * a.ldy;
+    T* dx = a.dx + r * a.lddx;
+    if (a.log) {
+      const T sg = static_cast<T>(chunked_sum<T>(n, [&](int64_t i, int64_t left) { return load_n(g + i, left); }));
+      const V vsg = set1(sg);
+      write_row(st, dx, n, [&](int64_t i) { return (loadu(g + i) - vexp(loadu(y + i)) * vsg) * vs; },
+                [&](int64_t i) { return first((set1(g[i]) - vexp(set1(y[i])) * vsg) * vs); });
+    } else {
+      const T dot = static_cast<T>(chunked_sum<T>(n, [&](int64_t i, int64_t left) { return load_n(g + i, left) * load_n(y + i, left); }));
+      const V vdot = set1(dot);
+      write_row(st, dx, n, [&](int64_t i) { return loadu(y + i) * (loadu(g + i) - vdot) * vs; },
+                [&](int64_t i) { return first(set1(y[i]) * (set1(g[i]) - vdot) * vs); });
+    }
+  });
+}
