@@ -139,12 +139,15 @@ inline double hsum(Vec<float> a) {
   Vec<double> hi{_mm256_cvtps_pd(_mm256_extractf128_ps(a.v, 1))};
   return hsum(lo + hi);
 }
+// 1 in lane j, 0 elsewhere
 template <class T> inline Vec<T> lane_is(int64_t j);
 template <> inline Vec<float> lane_is<float>(int64_t j) {
-  return {_mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_set1_epi32(static_cast<int>(j)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)))};
+  const __m256i m = _mm256_cmpeq_epi32(_mm256_set1_epi32(static_cast<int>(j)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  return {_mm256_and_ps(_mm256_castsi256_ps(m), _mm256_set1_ps(1.f))};
 }
 template <> inline Vec<double> lane_is<double>(int64_t j) {
-  return {_mm256_castsi256_pd(_mm256_cmpeq_epi64(_mm256_set1_epi64x(j), _mm256_setr_epi64x(0, 1, 2, 3)))};
+  const __m256i m = _mm256_cmpeq_epi64(_mm256_set1_epi64x(j), _mm256_setr_epi64x(0, 1, 2, 3));
+  return {_mm256_and_pd(_mm256_castsi256_pd(m), _mm256_set1_pd(1.))};
 }
 template <class T> inline Mask<T> lanes_below(int64_t k);
 template <> inline Mask<float> lanes_below<float>(int64_t k) { return {_mm256_castsi256_ps(prefix_mask32(k))}; }

@@ -1,0 +1,150 @@
+"""Input conversion shared by every public function: dtypes, axes, row blocks.
+
+The C++ kernels take 2-D blocks of contiguous rows. These helpers turn any
+array, axis and layout into such a block (a view when the memory already has
+that shape, a copy otherwise) and check ``out=`` arguments.
+"""
+from __future__ import annotations
+
+import operator
+from typing import Any, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+AxisArg = Union[int, Sequence[int], None]
+
+_COMPUTE = {np.dtype(np.float32): np.float32, np.dtype(np.float64): np.float64}
+
+
+def as_float_array(x: Any, name: str) -> Tuple[np.ndarray, np.dtype, np.dtype]:
+    """``(array, compute dtype, result dtype)`` by SciPy's rules.
+
+    float32/float64 stay; integers and bool compute as float64; float16
+    computes in float32 and returns float16. Anything else is a TypeError.
+    """
+    a = np.asarray(x)
+    dt = a.dtype
+    if dt in _COMPUTE:
+        return a, dt, dt
+    if dt == np.float16:
+        return a, np.dtype(np.float32), dt
+    if dt.kind in "iub":
+        return a, np.dtype(np.float64), np.dtype(np.float64)
+    raise TypeError(f"{name}: unsupported dtype {dt}; expected a float (float16/32/64), integer or bool array")
+
+
+def normalize_axes(axis: AxisArg, ndim: int, name: str = "axis") -> Tuple[int, ...]:
+    """Sorted, non-negative axes; None means all of them."""
+    if axis is None:
+        return tuple(range(ndim))
+    if isinstance(axis, (tuple, list)):
+        raw = list(axis)
+    else:
+        raw = [axis]
+    out = []
+    for ax in raw:
+        try:
+            ax = operator.index(ax)
+        except TypeError:
+            raise TypeError(f"{name}: expected an int, a tuple of ints or None, got {axis!r}") from None
+        if not -ndim <= ax < ndim:
+            raise np.exceptions.AxisError(ax, ndim) if hasattr(np, "exceptions") else ValueError(
+                f"{name} {ax} is out of bounds for an array of dimension {ndim}")
+        out.append(ax % ndim)
+    if len(set(out)) != len(out):
+        raise ValueError(f"{name}: repeated axis in {axis!r}")
+    return tuple(sorted(out))
+
+
+def rows_view(a: np.ndarray) -> Optional[np.ndarray]:
+    """``a`` seen as (rows, a.shape[-1]) with contiguous rows and no copy, or None."""
+    if a.ndim == 0:
+        return None
+    n = a.shape[-1]
+    item = a.itemsize
+    if n > 1 and a.strides[-1] != item:
+        return None
+    if not a.flags.aligned:
+        return None
+    lead = [(s, st) for s, st in zip(a.shape[:-1], a.strides[:-1]) if s != 1]
+    rows = int(np.prod(a.shape[:-1], dtype=np.int64))
+    if not lead:
+        row_stride = n * item
+    else:
+        # the leading axes must collapse into one with a constant stride
+        for (s_outer, st_outer), (s_inner, st_inner) in zip(lead, lead[1:]):
+            if st_outer != st_inner * s_inner:
+                return None
+        row_stride = lead[-1][1]
+    return np.lib.stride_tricks.as_strided(a, shape=(rows, n), strides=(row_stride, item),
+                                           writeable=a.flags.writeable)
+
+
+def input_rows(a: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """A read-only 2-D row block of ``a`` (last axis = rows) in ``dtype``."""
+    if a.dtype == dtype:
+        v = rows_view(a)
+        if v is not None:
+            return v
+    return np.ascontiguousarray(a, dtype=dtype).reshape(-1, a.shape[-1] if a.ndim else 1)
+
+
+def check_out(out: Any, name: str, shape: Tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{name}: expected a numpy.ndarray, got {type(out).__name__}")
+    if out.shape != tuple(shape):
+        raise ValueError(f"{name} has shape {out.shape} but the result has shape {tuple(shape)}")
+    if out.dtype != dtype:
+        raise TypeError(f"{name} has dtype {out.dtype} but the result has dtype {dtype}")
+    if not out.flags.writeable:
+        raise ValueError(f"{name} is read-only")
+    return out
+
+
+class OutputRows:
+    """Where a kernel writes the 2-D row block that lands in ``target``.
+
+    ``target``'s last ``nred`` axes form the rows. ``block`` is a view into
+    ``target`` when its layout allows; otherwise a scratch array that
+    ``finish()`` copies (and casts) into ``target``.
+    """
+
+    def __init__(self, target: np.ndarray, compute: np.dtype, nred: int = 1):
+        self.target = target
+        n = int(np.prod(target.shape[target.ndim - nred:], dtype=np.int64))
+        rows = int(np.prod(target.shape[:target.ndim - nred], dtype=np.int64))
+        view = rows_view(target) if (target.dtype == compute and nred == 1) else None
+        self.direct = view is not None
+        self.block = view if view is not None else np.empty((rows, n), compute)
+
+    def finish(self) -> None:
+        if not self.direct:
+            np.copyto(self.target, self.block.reshape(self.target.shape), casting="unsafe")
+
+
+def separate_from(inp: np.ndarray, out_block: np.ndarray) -> np.ndarray:
+    """``inp``, or a copy of it when it overlaps ``out_block`` other than exactly.
+
+    Exact aliasing (the same rows at the same addresses, e.g. ``out=x``) is
+    safe: every kernel reads an element before writing it.
+    """
+    if not np.may_share_memory(inp, out_block):
+        return inp
+    same = (inp.__array_interface__["data"][0] == out_block.__array_interface__["data"][0]
+            and inp.shape == out_block.shape and inp.strides == out_block.strides)
+    return inp if same else inp.copy()
+
+
+def check_finite(value: Any, name: str, *, positive: bool = False, low: Optional[float] = None,
+                 high: Optional[float] = None) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name}: expected a real number, got {value!r}") from None
+    if not np.isfinite(v):
+        raise ValueError(f"{name} must be finite, got {v}")
+    if positive and not v > 0:
+        raise ValueError(f"{name} must be > 0, got {v}")
+    if low is not None and high is not None and not low <= v <= high:
+        raise ValueError(f"{name} must be in [{low}, {high}], got {v}")
+    return v

@@ -1,0 +1,62 @@
+"""Threads, SIMD level and build configuration."""
+from __future__ import annotations
+
+import operator
+import sys
+import warnings
+from typing import Any, Dict, TextIO
+
+from . import _core
+
+__all__ = ["set_num_threads", "get_num_threads", "show_config", "config"]
+
+
+def set_num_threads(n: int) -> None:
+    """Use ``n`` threads (>= 1) in every kernel from now on.
+
+    The default comes from ``FASTSOFTMAX_NUM_THREADS``, then ``OMP_NUM_THREADS``,
+    then the number of cores. Results are bitwise identical for any ``n``.
+    """
+    try:
+        n = operator.index(n)
+    except TypeError:
+        raise TypeError(f"set_num_threads: n must be an int, got {type(n).__name__}") from None
+    _core.set_num_threads(n)
+
+
+def get_num_threads() -> int:
+    """The number of threads the kernels use."""
+    return _core.get_num_threads()
+
+
+def config() -> Dict[str, Any]:
+    """The build and run-time configuration as a dict (what show_config prints)."""
+    return {
+        "version": _core.__version__,
+        "simd_level": _core.simd_level(),
+        "simd_supported": list(_core.supported_simd_levels()),
+        "simd_requested": _core.requested_simd_level() or None,
+        "threads": get_num_threads(),
+        "openmp": bool(_core.openmp_enabled()),
+        "cuda": "not built (this release has CPU kernels only)",
+    }
+
+
+def show_config(file: TextIO = sys.stdout) -> None:
+    """Print the version, SIMD level, thread count, OpenMP and CUDA status."""
+    c = config()
+    lines = [
+        f"fastsoftmax {c['version']}",
+        f"  SIMD level : {c['simd_level']} (CPU supports: {', '.join(c['simd_supported'])}; "
+        f"FASTSOFTMAX_SIMD={c['simd_requested'] or 'unset'})",
+        f"  threads    : {c['threads']}",
+        f"  OpenMP     : {'yes' if c['openmp'] else 'no (single-threaded build)'}",
+        f"  CUDA       : {c['cuda']}",
+    ]
+    print("\n".join(lines), file=file)
+
+
+def _warn_about_simd_request() -> None:
+    problem = _core.simd_request_problem()
+    if problem:
+        warnings.warn(problem, RuntimeWarning, stacklevel=3)

@@ -1,0 +1,214 @@
+"""Cross-entropy losses with their gradients, fused in one pass.
+
+The class axis is the last axis (``logits[..., C]``), as in optax and
+Liger-Kernel; PyTorch puts it at axis 1, so ``torch_logits.movedim(1, -1)``
+maps a PyTorch call onto ours.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional, Tuple, Union
+
+import numpy as np
+
+from . import _core
+from ._arrays import OutputRows, as_float_array, check_finite, check_out, input_rows, separate_from
+
+__all__ = ["cross_entropy", "binary_cross_entropy_with_logits"]
+
+_REDUCTIONS = ("mean", "sum", "none")
+Loss = Union[np.ndarray, np.generic]
+
+
+def _check_reduction(reduction: Any) -> str:
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"reduction must be one of {', '.join(repr(r) for r in _REDUCTIONS)}; got {reduction!r}")
+    return reduction
+
+
+def _grad_target(grad_out: Optional[np.ndarray], shape: Tuple[int, ...], result: np.dtype) -> np.ndarray:
+    if grad_out is None:
+        return np.empty(shape, result)
+    return check_out(grad_out, "grad_out", shape, result)
+
+
+def _reduce(row_loss: np.ndarray, reduction: str, denominator: float, result: np.dtype,
+            shape: Tuple[int, ...]) -> Loss:
+    if reduction == "none":
+        return row_loss.astype(result).reshape(shape)
+    total = float(np.sum(row_loss))  # pairwise, fixed order: independent of threads
+    if reduction == "mean":
+        total = total / denominator if denominator != 0 else 0.0
+    return result.type(total)
+
+
+def _class_weights(weight: Any, C: int, compute: np.dtype) -> Optional[np.ndarray]:
+    if weight is None:
+        return None
+    w, _, _ = as_float_array(weight, "weight")
+    if w.shape != (C,):
+        raise ValueError(f"weight has shape {w.shape}; expected ({C},), one weight per class")
+    return np.ascontiguousarray(w, dtype=compute)
+
+
+def _index_targets(t: np.ndarray, lead_shape: Tuple[int, ...], C: int, ignore_index: int) -> np.ndarray:
+    if t.shape != lead_shape:
+        raise ValueError(f"target has shape {t.shape} but logits have shape {lead_shape + (C,)}: class "
+                         f"indices need shape {lead_shape} (logits.shape[:-1])")
+    if t.dtype.kind == "u" and t.size and t.max() > np.iinfo(np.int64).max:
+        raise IndexError(f"target holds {t.max()}, out of range for {C} classes")
+    flat = np.ascontiguousarray(t, dtype=np.int64).reshape(-1)
+    bad = _core.find_bad_label(flat, C, ignore_index)
+    if bad >= 0:
+        where = np.unravel_index(bad, lead_shape) if lead_shape else ()
+        raise IndexError(f"target[{', '.join(map(str, where))}] = {flat[bad]} is out of range for {C} classes "
+                         f"(expected 0 <= label < {C}, or ignore_index={ignore_index})")
+    return flat
+
+
+def cross_entropy(logits: Any, target: Any, *, weight: Any = None, ignore_index: int = -100,
+                  reduction: str = "mean", label_smoothing: float = 0.0, z_loss: float = 0.0,
+                  return_grad: bool = False, grad_out: Optional[np.ndarray] = None
+                  ) -> Union[Loss, Tuple[Loss, np.ndarray]]:
+    """Softmax cross-entropy over the last axis, with its gradient in the same pass.
+
+    With ``lse = logsumexp(logits[..., :])``, ``eps = label_smoothing`` and class
+    weights ``w`` (ones by default), per row (PyTorch's definitions):
+
+    * class indices ``t`` (integer, shape ``logits.shape[:-1]``):
+      ``(1-eps) w[t] (lse - x[t]) + eps/C * sum_c w[c] (lse - x[c])``;
+      rows with ``t == ignore_index`` contribute nothing.
+    * class probabilities ``q`` (float, shape ``logits.shape``):
+      ``-sum_c w[c] q'[c] log_softmax(x)[c]`` with ``q' = (1-eps) q + eps/C``.
+
+    ``z_loss`` adds ``z_loss * lse**2`` per row (PaLM's auxiliary loss).
+    ``reduction="mean"`` divides by the summed ``w[t]`` of non-ignored rows
+    (probabilities: by the number of rows). Unlike PyTorch, a mean over a batch
+    whose rows are all ignored (or an empty batch) is 0.0 with a zero gradient.
+
+    ``return_grad=True`` returns ``(loss, grad)``, grad = d(loss)/d(logits) for
+    the reduction ("none": of the sum). ``grad_out`` receives the gradient; it
+    may be ``logits`` itself, which then holds its gradient afterwards.
+
+    Examples
+    --------
+    >>> import numpy as np, fastsoftmax as fs
+    >>> logits = np.array([[2.0, 0.5, -1.0], [0.0, 0.0, 0.0]])
+    >>> round(float(fs.cross_entropy(logits, np.array([0, 2]))), 4)
+    0.7753
+    """
+    x, compute, result = as_float_array(logits, "logits")
+    if x.ndim == 0:
+        raise ValueError("logits: expected at least 1 dimension (classes on the last axis), got a scalar")
+    C = x.shape[-1]
+    if C == 0:
+        raise ValueError(f"logits has shape {x.shape}: the class axis (last) is empty")
+    _check_reduction(reduction)
+    eps = check_finite(label_smoothing, "label_smoothing", low=0.0, high=1.0)
+    z = check_finite(z_loss, "z_loss")
+    if z < 0:
+        raise ValueError(f"z_loss must be >= 0, got {z}")
+    lead_shape = x.shape[:-1]
+    rows = int(np.prod(lead_shape, dtype=np.int64))
+    t = np.asarray(target)
+    w = _class_weights(weight, C, compute)
+    labels = probs = None
+    if t.dtype.kind in "iu":
+        labels = _index_targets(t, lead_shape, C, int(ignore_index))
+        valid = labels != ignore_index
+        denominator = float(np.sum(w.astype(np.float64)[labels[valid]])) if w is not None else float(np.sum(valid))
+    elif t.dtype.kind == "f":
+        if t.shape != x.shape:
+            raise ValueError(f"target has shape {t.shape} but logits have shape {x.shape}: class "
+                             f"probabilities need the logits' shape")
+        probs = input_rows(t, compute)
+        denominator = float(rows)
+    else:
+        raise TypeError(f"target: unsupported dtype {t.dtype}; expected integer class indices or float "
+                        f"class probabilities")
+    x_rows = input_rows(x, compute)
+    dst = None
+    want_grad = return_grad or grad_out is not None
+    if want_grad:
+        gtarget = _grad_target(grad_out, x.shape, result)
+        dst = OutputRows(gtarget, compute)
+        x_rows = separate_from(x_rows, dst.block)
+        if probs is not None:
+            probs = separate_from(probs, dst.block)
+    grad_scale = (1.0 / denominator if denominator != 0 else 0.0) if reduction == "mean" else 1.0
+    row_loss = np.empty(rows, np.float64)
+    _core.cross_entropy_rows(x_rows, labels, probs, w, int(ignore_index), eps, z, grad_scale, row_loss,
+                             dst.block if dst is not None else None)
+    loss = _reduce(row_loss, reduction, denominator, result, lead_shape)
+    if dst is None:
+        return loss
+    dst.finish()
+    return (loss, gtarget) if return_grad else loss
+
+
+def _weight_operand(value: Any, name: str, shape: Tuple[int, ...], compute: np.dtype) -> Optional[np.ndarray]:
+    """A (rows, n) view of a weight broadcast to the logits' shape (stride 0 where broadcast)."""
+    if value is None:
+        return None
+    v, _, _ = as_float_array(value, name)
+    try:
+        b = np.broadcast_to(np.asarray(v, dtype=compute), shape)
+    except ValueError:
+        raise ValueError(f"{name} has shape {v.shape}, which does not broadcast to the logits' shape {shape}") from None
+    n = shape[-1]
+    rows = int(np.prod(shape[:-1], dtype=np.int64))
+    lead = [st for s, st in zip(shape[:-1], b.strides[:-1]) if s != 1]
+    if len(set(lead)) <= 1 and (not lead or lead[0] == 0):  # broadcast along every leading axis
+        return np.lib.stride_tricks.as_strided(b, (rows, n), (0, b.strides[-1]), writeable=False)
+    return np.ascontiguousarray(b).reshape(rows, n)
+
+
+def binary_cross_entropy_with_logits(logits: Any, target: Any, *, weight: Any = None, pos_weight: Any = None,
+                                     reduction: str = "mean", return_grad: bool = False,
+                                     grad_out: Optional[np.ndarray] = None
+                                     ) -> Union[Loss, Tuple[Loss, np.ndarray]]:
+    """Sigmoid cross-entropy per element, PyTorch's formula, with its gradient.
+
+    ``l = w * ((1 - t) x + (1 + (pos_weight - 1) t) * log(1 + exp(-x)))``,
+    computed without overflow for any ``x``. ``weight`` and ``pos_weight``
+    broadcast to the logits' shape (``pos_weight`` typically has shape ``(C,)``).
+    "mean" divides by the number of elements (0.0 for an empty input).
+
+    Examples
+    --------
+    >>> import numpy as np, fastsoftmax as fs
+    >>> round(float(fs.binary_cross_entropy_with_logits(np.array([0.0, 2.0]), np.array([1.0, 0.0]))), 4)
+    1.4197
+    """
+    x, compute, result = as_float_array(logits, "logits")
+    t, t_compute, _ = as_float_array(target, "target")
+    if t.shape != x.shape:
+        raise ValueError(f"target has shape {t.shape} but logits have shape {x.shape}; they must match")
+    _check_reduction(reduction)
+    shape = x.shape
+    work_shape = shape if x.ndim else (1,)
+    x2 = input_rows(x.reshape(work_shape), compute)
+    t2 = input_rows(t.reshape(work_shape), compute)
+    w2 = _weight_operand(weight, "weight", work_shape, compute)
+    pw2 = _weight_operand(pos_weight, "pos_weight", work_shape, compute)
+    rows, n = x2.shape
+    row_loss = np.empty(rows, np.float64)
+    loss_dst = OutputRows(np.empty(work_shape, result), compute) if reduction == "none" else None
+    dst = None
+    want_grad = return_grad or grad_out is not None
+    if want_grad:
+        gtarget = _grad_target(grad_out, shape, result)
+        dst = OutputRows(gtarget.reshape(work_shape), compute)
+        x2, t2 = separate_from(x2, dst.block), separate_from(t2, dst.block)
+    count = x.size
+    grad_scale = (1.0 / count if count else 0.0) if reduction == "mean" else 1.0
+    _core.bce_rows(x2, t2, w2, pw2, grad_scale, row_loss, loss_dst.block if loss_dst else None,
+                   dst.block if dst else None)
+    if loss_dst is not None:
+        loss_dst.finish()
+        loss: Loss = loss_dst.target.reshape(shape)
+    else:
+        loss = _reduce(row_loss, reduction, float(count), result, ())
+    if dst is None:
+        return loss
+    dst.finish()
+    return (loss, gtarget) if return_grad else loss

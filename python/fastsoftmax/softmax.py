@@ -1,0 +1,209 @@
+"""The softmax family: softmax, log_softmax, logsumexp and their backward passes."""
+from __future__ import annotations
+
+from typing import Any, Optional, Tuple, Union
+
+import numpy as np
+
+from . import _core
+from ._arrays import (AxisArg, OutputRows, as_float_array, check_finite, check_out, input_rows,
+                      normalize_axes, separate_from)
+
+__all__ = ["softmax", "log_softmax", "logsumexp", "softmax_backward", "log_softmax_backward"]
+
+
+class _Layout:
+    """How an array maps to a 2-D row block: reduced axes last, flattened."""
+
+    def __init__(self, shape: Tuple[int, ...], axes: Tuple[int, ...]):
+        keep = [i for i in range(len(shape)) if i not in axes]
+        self.perm = keep + list(axes)
+        self.lead_shape = tuple(shape[i] for i in keep)
+        self.n = int(np.prod([shape[i] for i in axes], dtype=np.int64))
+        self.rows = int(np.prod(self.lead_shape, dtype=np.int64))
+        self.nred = len(axes)
+        self.axes = axes
+
+    def input_block(self, a: np.ndarray, compute: np.dtype) -> np.ndarray:
+        t = a.transpose(self.perm)
+        if self.nred == 1:
+            return input_rows(t, compute)
+        return np.ascontiguousarray(t, dtype=compute).reshape(self.rows, self.n)
+
+    def output(self, target: np.ndarray, compute: np.dtype) -> OutputRows:
+        return OutputRows(target.transpose(self.perm), compute, self.nred)
+
+
+def _layout(a: np.ndarray, axis: AxisArg) -> Tuple[np.ndarray, _Layout]:
+    if a.ndim == 0:  # a scalar is a single element along any axis, as in SciPy
+        if axis not in (None, 0, -1, (), (0,), (-1,)):
+            normalize_axes(axis, 0)
+        a = a.reshape(1)
+        axis = 0
+    return a, _Layout(a.shape, normalize_axes(axis, a.ndim))
+
+
+def _inv_temperature(temperature: Any) -> float:
+    return 1.0 / check_finite(temperature, "temperature", positive=True)
+
+
+def _softmax_impl(x: Any, axis: AxisArg, temperature: Any, out: Optional[np.ndarray], log: bool) -> np.ndarray:
+    a, compute, result = as_float_array(x, "x")
+    shape = a.shape
+    inv_t = _inv_temperature(temperature)
+    a, lay = _layout(a, axis)
+    target = np.empty(a.shape, result) if out is None else check_out(out, "out", shape, result).reshape(a.shape)
+    dst = lay.output(target, compute)
+    src = separate_from(lay.input_block(a, compute), dst.block)
+    _core.softmax_rows(src, dst.block, inv_t, log)
+    dst.finish()
+    return out if out is not None else target.reshape(shape)
+
+
+def softmax(x: Any, axis: AxisArg = -1, *, temperature: float = 1.0,
+            out: Optional[np.ndarray] = None) -> np.ndarray:
+    """Softmax along ``axis``: ``exp(x/T - m) / sum(exp(x/T - m))``, m = max(x/T).
+
+    Parameters
+    ----------
+    x : array_like
+        Logits, any shape, layout and real dtype (float16 is computed in float32,
+        integers and bool in float64).
+    axis : int, tuple of ints or None
+        The axes to normalise over (default ``-1``; SciPy's default is ``None``).
+    temperature : float
+        T > 0, finite; the logits are divided by it.
+    out : ndarray, optional
+        Preallocated result of ``x``'s shape and result dtype; may be ``x`` itself.
+
+    Returns
+    -------
+    ndarray of ``x``'s shape: non-negative, summing to 1 along ``axis``. A row of
+    all ``-inf``, or holding ``+inf`` or NaN, gives NaN (as SciPy and PyTorch).
+
+    Examples
+    --------
+    >>> import fastsoftmax as fs
+    >>> fs.softmax([1.0, 2.0, 3.0]).round(4)
+    array([0.09  , 0.2447, 0.6652])
+    """
+    return _softmax_impl(x, axis, temperature, out, log=False)
+
+
+def log_softmax(x: Any, axis: AxisArg = -1, *, temperature: float = 1.0,
+                out: Optional[np.ndarray] = None) -> np.ndarray:
+    """Log of the softmax along ``axis``: ``(x/T - m) - log(sum(exp(x/T - m)))``.
+
+    Equal to ``x/T - logsumexp(x, axis, keepdims=True, temperature=T)``, computed
+    without forming the softmax. Arguments as in :func:`softmax`.
+
+    Examples
+    --------
+    >>> import fastsoftmax as fs
+    >>> fs.log_softmax([1.0, 2.0, 3.0]).round(4)
+    array([-2.4076, -1.4076, -0.4076])
+    """
+    return _softmax_impl(x, axis, temperature, out, log=True)
+
+
+def logsumexp(x: Any, axis: AxisArg = -1, *, b: Any = None, keepdims: bool = False,
+              return_sign: bool = False, temperature: float = 1.0
+              ) -> Union[np.ndarray, np.generic, Tuple[Any, Any]]:
+    """``log(sum(b * exp(x/T)))`` along ``axis``, computed stably.
+
+    Follows ``scipy.special.logsumexp``: ``b`` are weights broadcastable to
+    ``x`` (negative and zero allowed; ``b == 0`` drops the element), and with
+    ``return_sign=True`` the result is ``(log|s|, sign(s))``; without it a
+    negative sum gives NaN. With a temperature the result is the normaliser of
+    ``softmax(x, temperature=T)``: ``log_softmax(x, T) == x/T - logsumexp(x, T)``.
+    All ``-inf`` gives ``-inf``; a ``+inf`` entry ``+inf``; NaN propagates; an
+    empty axis gives ``-inf``. The default axis is ``-1`` (SciPy: ``None``).
+
+    Examples
+    --------
+    >>> import fastsoftmax as fs
+    >>> round(float(fs.logsumexp([1.0, 2.0, 3.0])), 4)
+    3.4076
+    """
+    a, compute, result = as_float_array(x, "x")
+    shape = a.shape
+    inv_t = _inv_temperature(temperature)
+    bb = None
+    if b is not None:
+        b_arr, b_compute, b_result = as_float_array(b, "b")
+        try:
+            b_arr = np.broadcast_to(b_arr, shape)
+        except ValueError:
+            raise ValueError(f"b has shape {b_arr.shape}, which does not broadcast to x's shape {shape}") from None
+        compute = np.promote_types(compute, b_compute)
+        result = np.promote_types(result, b_result)
+        bb = b_arr
+    a, lay = _layout(a, axis)
+    block = lay.input_block(a, compute)
+    b_block = lay.input_block(bb.reshape(a.shape), compute) if bb is not None else None
+    out = np.empty(lay.rows, compute)
+    sign = np.empty(lay.rows, compute) if return_sign else None
+    _core.logsumexp_rows(block, b_block, out, sign, inv_t)
+
+    def shaped(v: np.ndarray) -> Any:
+        v = v.astype(result, copy=False).reshape(lay.lead_shape)
+        if keepdims:
+            full = list(shape) if shape else [1]
+            for ax in lay.axes:
+                full[ax] = 1
+            v = v.reshape(full if shape else ())
+        return v[()] if v.ndim == 0 else v
+
+    return (shaped(out), shaped(sign)) if return_sign else shaped(out)
+
+
+def _backward(grad: Any, y: Any, axis: AxisArg, temperature: Any, out: Optional[np.ndarray], log: bool) -> np.ndarray:
+    g, g_compute, g_result = as_float_array(grad, "grad")
+    yy, y_compute, y_result = as_float_array(y, "y")
+    if g.shape != yy.shape:
+        raise ValueError(f"grad has shape {g.shape} but y has shape {yy.shape}; they must match")
+    compute = np.promote_types(g_compute, y_compute)
+    result = np.promote_types(g_result, y_result)
+    shape = g.shape
+    inv_t = _inv_temperature(temperature)
+    g, lay = _layout(g, axis)
+    yy = yy.reshape(g.shape)
+    target = np.empty(g.shape, result) if out is None else check_out(out, "out", shape, result).reshape(g.shape)
+    dst = lay.output(target, compute)
+    gb = separate_from(lay.input_block(g, compute), dst.block)
+    yb = separate_from(lay.input_block(yy, compute), dst.block)
+    _core.softmax_backward_rows(gb, yb, dst.block, inv_t, log)
+    dst.finish()
+    return out if out is not None else target.reshape(shape)
+
+
+def softmax_backward(grad: Any, y: Any, axis: AxisArg = -1, *, temperature: float = 1.0,
+                     out: Optional[np.ndarray] = None) -> np.ndarray:
+    """Gradient through ``y = softmax(x, axis, temperature=T)``.
+
+    ``dx = y * (grad - sum(grad * y, axis)) / T``, the vector-Jacobian product.
+
+    Examples
+    --------
+    >>> import numpy as np, fastsoftmax as fs
+    >>> y = fs.softmax(np.array([1.0, 2.0]))
+    >>> fs.softmax_backward(np.array([1.0, 0.0]), y).round(4)
+    array([ 0.1966, -0.1966])
+    """
+    return _backward(grad, y, axis, temperature, out, log=False)
+
+
+def log_softmax_backward(grad: Any, y: Any, axis: AxisArg = -1, *, temperature: float = 1.0,
+                         out: Optional[np.ndarray] = None) -> np.ndarray:
+    """Gradient through ``y = log_softmax(x, axis, temperature=T)``.
+
+    ``dx = (grad - exp(y) * sum(grad, axis)) / T``.
+
+    Examples
+    --------
+    >>> import numpy as np, fastsoftmax as fs
+    >>> y = fs.log_softmax(np.array([1.0, 2.0]))
+    >>> fs.log_softmax_backward(np.array([1.0, 0.0]), y).round(4)
+    array([ 0.7311, -0.7311])
+    """
+    return _backward(grad, y, axis, temperature, out, log=True)
