@@ -26,12 +26,12 @@ double exp_sum(const T* x, int64_t n) {
     V s0 = set1(T(0)), s1 = s0, s2 = s0, s3 = s0;
     int64_t i = 0;
     for (; i + 4 * N <= len; i += 4 * N) {
-      s0 = s0 + vexp(loadu(x + off + i));
-      s1 = s1 + vexp(loadu(x + off + i + N));
-      s2 = s2 + vexp(loadu(x + off + i + 2 * N));
-      s3 = s3 + vexp(loadu(x + off + i + 3 * N));
+      s0 = s0 + vexp_bounded(loadu(x + off + i));
+      s1 = s1 + vexp_bounded(loadu(x + off + i + N));
+      s2 = s2 + vexp_bounded(loadu(x + off + i + 2 * N));
+      s3 = s3 + vexp_bounded(loadu(x + off + i + 3 * N));
     }
-    for (; i < len; i += N) s0 = s0 + vexp(load_partial(x + off + i, len - i, -T(HUGE_VAL)));
+    for (; i < len; i += N) s0 = s0 + vexp_bounded(load_partial(x + off + i, len - i, -T(HUGE_VAL)));
     p[k] = hsum((s0 + s1) + (s2 + s3));
   });
   double total = 0.0;

@@ -70,18 +70,28 @@ inline void parallel_for(int64_t items, int nt, const F& body) {
 // addresses, so a large output is not read before it is written; vec(i) must
 // give the same numbers as one(i) lane by lane, so the alignment of y never
 // changes a result.
+// Elements before the first vector-aligned address of y.
+template <class T>
+inline int64_t aligned_head(const T* y) {
+  constexpr int64_t N = Vec<T>::N;
+  const int64_t mis = static_cast<int64_t>((reinterpret_cast<uintptr_t>(y) / sizeof(T)) % N);
+  return mis ? N - mis : 0;
+}
+
+template <bool Stream, class T>
+inline void put(T* p, Vec<T> v) {
+  if (Stream) stream(p, v); else storeu(p, v);
+}
+
 template <bool Stream, class T, class VecF, class OneF>
 inline void write_row(T* y, int64_t n, const VecF& vec, const OneF& one) {
   constexpr int64_t N = Vec<T>::N;
   int64_t i = 0;
   if (Stream) {
-    const int64_t mis = static_cast<int64_t>((reinterpret_cast<uintptr_t>(y) / sizeof(T)) % N);
-    const int64_t head = min64(mis ? N - mis : 0, n);
+    const int64_t head = min64(aligned_head(y), n);
     for (; i < head; ++i) y[i] = one(i);
-    for (; i + N <= n; i += N) stream(y + i, vec(i));
-  } else {
-    for (; i + N <= n; i += N) storeu(y + i, vec(i));
   }
+  for (; i + N <= n; i += N) put<Stream>(y + i, vec(i));
   for (; i < n; ++i) y[i] = one(i);
 }
 

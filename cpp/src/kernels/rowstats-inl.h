@@ -90,7 +90,7 @@ inline RowStats<T> row_stats(const T* x, const T* b, int64_t n, T s, const Chunk
     V s0 = set1(T(0)), s1 = s0, s2 = s0, s3 = s0;
     T* ec = Store ? w.exps + off : nullptr;
     auto term = [&](int64_t j, int64_t left) {
-      V e = vexp(fmadd(masked_x<HasB>(xc, bc, j, left), vs, neg_ref));
+      V e = vexp_bounded(fmadd(masked_x<HasB>(xc, bc, j, left), vs, neg_ref));
       if (HasB) e = e * (left >= N ? loadu(bc + j) : load_partial(bc + j, left, T(0)));
       if (Store) storeu(ec + j, e);
       return e;
@@ -105,15 +105,19 @@ inline RowStats<T> row_stats(const T* x, const T* b, int64_t n, T s, const Chunk
     w.csum[c] = hsum((s0 + s1) + (s2 + s3));
   }
   // fac[c] = exp(m_c - M) in double; 0 for chunks without a finite max.
-  using VD = Vec<double>;
-  constexpr int64_t ND = VD::N;
-  const double Md = M;
-  for (int64_t c = 0; c < nch; ++c)
-    w.fac[c] = w.ref[c] == ninf ? -HUGE_VAL : static_cast<double>(w.ref[c]) - Md;
-  for (int64_t c = 0; c < nch; c += ND) {
-    const int64_t left = nch - c;
-    VD v = vexp(left >= ND ? loadu(w.fac + c) : load_partial(w.fac + c, left, 0.0));
-    if (left >= ND) storeu(w.fac + c, v); else store_partial(w.fac + c, left, v);
+  if (nch == 1) {
+    w.fac[0] = w.ref[0] == ninf ? 0.0 : 1.0;  // a short row: m_0 is M
+  } else {
+    using VD = Vec<double>;
+    constexpr int64_t ND = VD::N;
+    const double Md = M;
+    for (int64_t c = 0; c < nch; ++c)
+      w.fac[c] = w.ref[c] == ninf ? -HUGE_VAL : static_cast<double>(w.ref[c]) - Md;
+    for (int64_t c = 0; c < nch; c += ND) {
+      const int64_t left = nch - c;
+      VD v = vexp(left >= ND ? loadu(w.fac + c) : load_partial(w.fac + c, left, 0.0));
+      if (left >= ND) storeu(w.fac + c, v); else store_partial(w.fac + c, left, v);
+    }
   }
   double S = 0.0;
   for (int64_t c = 0; c < nch; ++c) S += w.csum[c] * w.fac[c];
@@ -121,13 +125,39 @@ inline RowStats<T> row_stats(const T* x, const T* b, int64_t n, T s, const Chunk
 }
 
 // The factor vector for element i when chunk c's elements are scaled by
-// f[c]: one value per chunk, so a vector straddling two chunks gets both.
+// f[c], for a vector that straddles two chunks.
 template <class T>
-inline Vec<T> chunk_factor(const T* f, int64_t i) {
+inline Vec<T> straddling_factor(const T* f, int64_t i) {
   constexpr int64_t N = Vec<T>::N, CH = chunk_len<T>();
-  const int64_t c = i / CH;
-  if ((i + N - 1) / CH == c) return set1(f[c]);
   alignas(64) T tmp[N];
   for (int64_t j = 0; j < N; ++j) tmp[j] = f[(i + j) / CH];
   return loadu(tmp);
+}
+
+// write_row for outputs scaled per chunk: vec(i, fv) and one(i, f) get the
+// chunk's factor, hoisted out of the inner loop.
+template <bool Stream, class T, class VecF, class OneF>
+inline void write_row_chunked(T* y, int64_t n, const T* fac, const VecF& vec, const OneF& one) {
+  constexpr int64_t N = Vec<T>::N, CH = chunk_len<T>();
+  int64_t i = 0;
+  if (Stream) {
+    const int64_t head = min64(aligned_head<T>(y), n);
+    for (; i < head; ++i) y[i] = one(i, fac[i / CH]);
+  }
+  while (i + N <= n) {
+    const int64_t end = min64((i / CH + 1) * CH, n);
+    const Vec<T> f = set1(fac[i / CH]);
+    for (; i + N <= end; i += N) put<Stream>(y + i, vec(i, f));
+    if (i < end && i + N <= n) {
+      put<Stream>(y + i, vec(i, straddling_factor(fac, i)));
+      i += N;
+    }
+  }
+  for (; i < n; ++i) y[i] = one(i, fac[i / CH]);
+}
+
+template <class T, class VecF, class OneF>
+inline void write_row_chunked(bool stream_it, T* y, int64_t n, const T* fac, const VecF& vec, const OneF& one) {
+  if (stream_it) write_row_chunked<true>(y, n, fac, vec, one);
+  else write_row_chunked<false>(y, n, fac, vec, one);
 }

@@ -41,27 +41,15 @@ template <class T> inline Vec<T> lane_is(int64_t j) { return {j == 0 ? T(1) : T(
 template <class T> inline bool lanes_below(int64_t k) { return k > 0; }
 // round to nearest even, |a| < 2^22 (float) / 2^51 (double); larger |a| only
 // reach this in lanes the caller masks afterwards.
-inline Vec<float> round_nearest(Vec<float> a) {
-  const float big = 12582912.0f;  // 1.5 * 2^23 (not folded: no -ffast-math)
-  return {(a.v + big) - big};
+// The float whose bits are those of t shifted left by M (the exponent trick
+// of exp-inl.h: t's low mantissa bits hold a biased exponent).
+template <int M> inline Vec<float> exponent_bits(Vec<float> t) {
+  uint32_t b; memcpy(&b, &t.v, 4); b <<= M;
+  float r; memcpy(&r, &b, 4); return {r};
 }
-inline Vec<double> round_nearest(Vec<double> a) {
-  const double big = 6755399441055744.0;  // 1.5 * 2^52
-  return {(a.v + big) - big};
-}
-// 2^n for an integral n in the normal exponent range (clamped, so that lanes
-// masked afterwards never convert an out-of-range value).
-inline Vec<float> pow2i(Vec<float> n) {
-  float c = n.v > -127.f ? (n.v < 128.f ? n.v : 128.f) : -127.f;
-  if (!(c == c)) c = 0.f;
-  uint32_t bits = static_cast<uint32_t>(static_cast<int32_t>(c) + 127) << 23;
-  float r; memcpy(&r, &bits, 4); return {r};
-}
-inline Vec<double> pow2i(Vec<double> n) {
-  double c = n.v > -1023. ? (n.v < 1024. ? n.v : 1024.) : -1023.;
-  if (!(c == c)) c = 0.;
-  uint64_t bits = static_cast<uint64_t>(static_cast<int64_t>(c) + 1023) << 52;
-  double r; memcpy(&r, &bits, 8); return {r};
+template <int M> inline Vec<double> exponent_bits(Vec<double> t) {
+  uint64_t b; memcpy(&b, &t.v, 8); b <<= M;
+  double r; memcpy(&r, &b, 8); return {r};
 }
 inline void stream_fence() {}
 
@@ -152,15 +140,11 @@ template <> inline Vec<double> lane_is<double>(int64_t j) {
 template <class T> inline Mask<T> lanes_below(int64_t k);
 template <> inline Mask<float> lanes_below<float>(int64_t k) { return {_mm256_castsi256_ps(prefix_mask32(k))}; }
 template <> inline Mask<double> lanes_below<double>(int64_t k) { return {_mm256_castsi256_pd(prefix_mask64(k))}; }
-inline Vec<float> round_nearest(Vec<float> a) { return {_mm256_round_ps(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)}; }
-inline Vec<double> round_nearest(Vec<double> a) { return {_mm256_round_pd(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)}; }
-inline Vec<float> pow2i(Vec<float> n) {
-  __m256i e = _mm256_add_epi32(_mm256_cvtps_epi32(n.v), _mm256_set1_epi32(127));
-  return {_mm256_castsi256_ps(_mm256_slli_epi32(e, 23))};
+template <int M> inline Vec<float> exponent_bits(Vec<float> t) {
+  return {_mm256_castsi256_ps(_mm256_slli_epi32(_mm256_castps_si256(t.v), M))};
 }
-inline Vec<double> pow2i(Vec<double> n) {
-  __m256i e = _mm256_add_epi64(_mm256_cvtepi32_epi64(_mm256_cvtpd_epi32(n.v)), _mm256_set1_epi64x(1023));
-  return {_mm256_castsi256_pd(_mm256_slli_epi64(e, 52))};
+template <int M> inline Vec<double> exponent_bits(Vec<double> t) {
+  return {_mm256_castsi256_pd(_mm256_slli_epi64(_mm256_castpd_si256(t.v), M))};
 }
 inline void stream_fence() { _mm_sfence(); }
 
@@ -243,15 +227,11 @@ template <> inline Vec<double> lane_is<double>(int64_t j) {
 template <class T> inline Mask<T> lanes_below(int64_t k);
 template <> inline Mask<float> lanes_below<float>(int64_t k) { return prefix16(k); }
 template <> inline Mask<double> lanes_below<double>(int64_t k) { return prefix8(k); }
-inline Vec<float> round_nearest(Vec<float> a) { return {_mm512_roundscale_ps(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)}; }
-inline Vec<double> round_nearest(Vec<double> a) { return {_mm512_roundscale_pd(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)}; }
-inline Vec<float> pow2i(Vec<float> n) {
-  __m512i e = _mm512_add_epi32(_mm512_cvtps_epi32(n.v), _mm512_set1_epi32(127));
-  return {_mm512_castsi512_ps(_mm512_slli_epi32(e, 23))};
+template <int M> inline Vec<float> exponent_bits(Vec<float> t) {
+  return {_mm512_castsi512_ps(_mm512_slli_epi32(_mm512_castps_si512(t.v), M))};
 }
-inline Vec<double> pow2i(Vec<double> n) {
-  __m512i e = _mm512_add_epi64(_mm512_cvtepi32_epi64(_mm512_cvtpd_epi32(n.v)), _mm512_set1_epi64(1023));
-  return {_mm512_castsi512_pd(_mm512_slli_epi64(e, 52))};
+template <int M> inline Vec<double> exponent_bits(Vec<double> t) {
+  return {_mm512_castsi512_pd(_mm512_slli_epi64(_mm512_castpd_si512(t.v), M))};
 }
 inline void stream_fence() { _mm_sfence(); }
 #else

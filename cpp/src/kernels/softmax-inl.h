@@ -75,8 +75,8 @@ void softmax(const SoftmaxArgs<T>& a) {
         const double inv = 1.0 / rs.S;
         const int64_t nch = ceil_div(n, chunk_len<T>());
         for (int64_t c = 0; c < nch; ++c) w.ref[c] = static_cast<T>(w.fac[c] * inv);
-        write_row(st, y, n, [&](int64_t i) { return loadu(w.exps + i) * chunk_factor(w.ref, i); },
-                  [&](int64_t i) { return first(set1(w.exps[i]) * set1(w.ref[i / chunk_len<T>()])); });
+        write_row_chunked(st, y, n, w.ref, [&](int64_t i, V f) { return loadu(w.exps + i) * f; },
+                          [&](int64_t i, T f) { return first(set1(w.exps[i]) * set1(f)); });
       }
     });
     return;
@@ -100,8 +100,8 @@ void softmax(const SoftmaxArgs<T>& a) {
     } else {
       const T inv = static_cast<T>(1.0 / rowS[r]);
       const V vinv = set1(inv);
-      write_row(st, y, len, [&](int64_t i) { return vexp(fmadd(loadu(x + i), vs, vM)) * vinv; },
-                [&](int64_t i) { return first(vexp(fmadd(set1(x[i]), vs, vM)) * vinv); });
+      write_row(st, y, len, [&](int64_t i) { return vexp_bounded(fmadd(loadu(x + i), vs, vM)) * vinv; },
+                [&](int64_t i) { return first(vexp_bounded(fmadd(set1(x[i]), vs, vM)) * vinv); });
     }
   });
 }

@@ -89,31 +89,31 @@ void cross_entropy(const CrossEntropyArgs<T>& a) {
     const T* e = w.exps;
     if (q) {
       const V a1 = set1(static_cast<T>(gs * (1.0 - eps))), a0 = vk;
-      write_row(st, g, C,
-                [&](int64_t i) {
-                  V tq = fmadd(loadu(q + i), a1, a0);
-                  if (wt) tq = tq * loadu(wt + i);
-                  return loadu(e + i) * chunk_factor(w.ref, i) - tq;
-                },
-                [&](int64_t i) {
-                  V tq = fmadd(set1(q[i]), a1, a0);
-                  if (wt) tq = tq * set1(wt[i]);
-                  return first(set1(e[i]) * set1(w.ref[i / chunk_len<T>()]) - tq);
-                });
+      write_row_chunked(st, g, C, w.ref,
+                        [&](int64_t i, V f) {
+                          V tq = fmadd(loadu(q + i), a1, a0);
+                          if (wt) tq = tq * loadu(wt + i);
+                          return loadu(e + i) * f - tq;
+                        },
+                        [&](int64_t i, T f) {
+                          V tq = fmadd(set1(q[i]), a1, a0);
+                          if (wt) tq = tq * set1(wt[i]);
+                          return first(set1(e[i]) * set1(f) - tq);
+                        });
     } else {
-      write_row(st, g, C,
-                [&](int64_t i) {
-                  V v = loadu(e + i) * chunk_factor(w.ref, i);
-                  if (eps > 0) v = v - (wt ? loadu(wt + i) * vk : vk);
-                  if (static_cast<uint64_t>(t - i) < static_cast<uint64_t>(V::N)) v = v - lane_is<T>(t - i) * vhit;
-                  return v;
-                },
-                [&](int64_t i) {
-                  V v = set1(e[i]) * set1(w.ref[i / chunk_len<T>()]);
-                  if (eps > 0) v = v - (wt ? set1(wt[i]) * vk : vk);
-                  if (i == t) v = v - vhit;
-                  return first(v);
-                });
+      write_row_chunked(st, g, C, w.ref,
+                        [&](int64_t i, V f) {
+                          V v = loadu(e + i) * f;
+                          if (eps > 0) v = v - (wt ? loadu(wt + i) * vk : vk);
+                          if (static_cast<uint64_t>(t - i) < static_cast<uint64_t>(V::N)) v = v - lane_is<T>(t - i) * vhit;
+                          return v;
+                        },
+                        [&](int64_t i, T f) {
+                          V v = set1(e[i]) * set1(f);
+                          if (eps > 0) v = v - (wt ? set1(wt[i]) * vk : vk);
+                          if (i == t) v = v - vhit;
+                          return first(v);
+                        });
     }
   });
 }
