@@ -24,6 +24,7 @@ namespace FSM_NS {
 #include "kernels/exp-inl.h"
 #include "kernels/parallel-inl.h"
 #include "kernels/rowstats-inl.h"
+#include "kernels/pipeline-inl.h"
 #include "kernels/softmax-inl.h"
 #include "kernels/xent-inl.h"
 #include "kernels/bce-inl.h"

@@ -83,22 +83,23 @@ inline void put(T* p, Vec<T> v) {
   if (Stream) stream(p, v); else storeu(p, v);
 }
 
+// Writes y[lo, hi); lo is 0 or a vector-aligned index of y (range_bound).
 template <bool Stream, class T, class VecF, class OneF>
-inline void write_row(T* y, int64_t n, const VecF& vec, const OneF& one) {
+inline void write_range(T* y, int64_t lo, int64_t hi, const VecF& vec, const OneF& one) {
   constexpr int64_t N = Vec<T>::N;
-  int64_t i = 0;
-  if (Stream) {
-    const int64_t head = min64(aligned_head(y), n);
+  int64_t i = lo;
+  if (Stream && i == 0) {
+    const int64_t head = min64(aligned_head(y), hi);
     for (; i < head; ++i) y[i] = one(i);
   }
-  for (; i + N <= n; i += N) put<Stream>(y + i, vec(i));
-  for (; i < n; ++i) y[i] = one(i);
+  for (; i + N <= hi; i += N) put<Stream>(y + i, vec(i));
+  for (; i < hi; ++i) y[i] = one(i);
 }
 
 template <class T, class VecF, class OneF>
 inline void write_row(bool stream_it, T* y, int64_t n, const VecF& vec, const OneF& one) {
-  if (stream_it) write_row<true>(y, n, vec, one);
-  else write_row<false>(y, n, vec, one);
+  if (stream_it) write_range<true>(y, 0, n, vec, one);
+  else write_range<false>(y, 0, n, vec, one);
 }
 
 template <class T>

@@ -62,8 +62,15 @@ inline Vec<T> masked_x(const T* x, const T* b, int64_t i, int64_t left) {
   return v;
 }
 
-template <bool Store, bool HasB, class T>
-inline RowStats<T> row_stats(const T* x, const T* b, int64_t n, T s, const ChunkArrays<T>& w) {
+struct NoHook {
+  void operator()(int64_t) const {}
+};
+
+// after_chunk(c) runs once chunk c is done: the pipelined row loop
+// (pipeline-inl.h) writes the previous row's output there.
+template <bool Store, bool HasB, class T, class Hook = NoHook>
+inline RowStats<T> row_stats(const T* x, const T* b, int64_t n, T s, const ChunkArrays<T>& w,
+                             const Hook& after_chunk = Hook()) {
   using V = Vec<T>;
   constexpr int64_t N = V::N, CH = chunk_len<T>();
   const T ninf = -T(HUGE_VAL);
@@ -103,6 +110,7 @@ inline RowStats<T> row_stats(const T* x, const T* b, int64_t n, T s, const Chunk
     }
     for (; i < len; i += N) s0 = s0 + term(i, len - i);
     w.csum[c] = hsum((s0 + s1) + (s2 + s3));
+    after_chunk(c);
   }
   // fac[c] = exp(m_c - M) in double; 0 for chunks without a finite max.
   if (nch == 1) {
@@ -134,30 +142,31 @@ inline Vec<T> straddling_factor(const T* f, int64_t i) {
   return loadu(tmp);
 }
 
-// write_row for outputs scaled per chunk: vec(i, fv) and one(i, f) get the
-// chunk's factor, hoisted out of the inner loop.
+// Writes y[lo, hi) for outputs scaled per chunk: vec(i, fv) and one(i, f)
+// get the chunk's factor, hoisted out of the inner loop. lo is 0 or a
+// vector-aligned index of y (see range_bound).
 template <bool Stream, class T, class VecF, class OneF>
-inline void write_row_chunked(T* y, int64_t n, const T* fac, const VecF& vec, const OneF& one) {
+inline void write_range_chunked(T* y, int64_t lo, int64_t hi, const T* fac, const VecF& vec, const OneF& one) {
   constexpr int64_t N = Vec<T>::N, CH = chunk_len<T>();
-  int64_t i = 0;
-  if (Stream) {
-    const int64_t head = min64(aligned_head<T>(y), n);
+  int64_t i = lo;
+  if (Stream && i == 0) {
+    const int64_t head = min64(aligned_head<T>(y), hi);
     for (; i < head; ++i) y[i] = one(i, fac[i / CH]);
   }
-  while (i + N <= n) {
-    const int64_t end = min64((i / CH + 1) * CH, n);
+  while (i + N <= hi) {
+    const int64_t end = min64((i / CH + 1) * CH, hi);
     const Vec<T> f = set1(fac[i / CH]);
     for (; i + N <= end; i += N) put<Stream>(y + i, vec(i, f));
-    if (i < end && i + N <= n) {
+    if (i < end && i + N <= hi) {
       put<Stream>(y + i, vec(i, straddling_factor(fac, i)));
       i += N;
     }
   }
-  for (; i < n; ++i) y[i] = one(i, fac[i / CH]);
+  for (; i < hi; ++i) y[i] = one(i, fac[i / CH]);
 }
 
 template <class T, class VecF, class OneF>
 inline void write_row_chunked(bool stream_it, T* y, int64_t n, const T* fac, const VecF& vec, const OneF& one) {
-  if (stream_it) write_row_chunked<true>(y, n, fac, vec, one);
-  else write_row_chunked<false>(y, n, fac, vec, one);
+  if (stream_it) write_range_chunked<true>(y, 0, n, fac, vec, one);
+  else write_range_chunked<false>(y, 0, n, fac, vec, one);
 }

@@ -56,29 +56,47 @@ void softmax(const SoftmaxArgs<T>& a) {
   const V vs = set1(s);
   if (n < kLongRow) {
     const int nt = threads_for(rows, rows * n);
-    const bool keep = !a.log;
+    const bool keep = !a.log;  // softmax rescales the kept exp values; log_softmax re-reads x
+    const int64_t nch = ceil_div(n, chunk_len<T>());
     const size_t stride = ChunkArrays<T>::bytes(n, keep);
-    Buffer work(stride * nt);
-    parallel_for(rows, nt, [&](int tid, int64_t r) {
-      const T* x = a.x + r * a.ldx;
-      T* y = a.y + r * a.ldy;
-      const ChunkArrays<T> w = ChunkArrays<T>::carve(work, stride, tid, n, keep);
-      if (a.log) {
-        const RowStats<T> rs = row_stats<false, false>(x, static_cast<const T*>(nullptr), n, s, w);
-        const V vM = set1(-rs.M);
-        const T logS = static_cast<T>(log(rs.S));
-        const V vlogS = set1(logS);
-        write_row(st, y, n, [&](int64_t i) { return fmadd(loadu(x + i), vs, vM) - vlogS; },
-                  [&](int64_t i) { return first(fmadd(set1(x[i]), vs, vM) - vlogS); });
-      } else {
-        const RowStats<T> rs = row_stats<true, false>(x, static_cast<const T*>(nullptr), n, s, w);
-        const double inv = 1.0 / rs.S;
-        const int64_t nch = ceil_div(n, chunk_len<T>());
-        for (int64_t c = 0; c < nch; ++c) w.ref[c] = static_cast<T>(w.fac[c] * inv);
-        write_row_chunked(st, y, n, w.ref, [&](int64_t i, V f) { return loadu(w.exps + i) * f; },
-                          [&](int64_t i, T f) { return first(set1(w.exps[i]) * set1(f)); });
-      }
-    });
+    Buffer work(stride * nt * 2), state(sizeof(T) * 4 * nt);
+    T* shift = state.at<T>(0);  // per (worker, slot): M and log S of the row in the slot
+    auto slot_arrays = [&](int worker, int slot) {
+      return ChunkArrays<T>::carve(work, stride, worker * 2 + slot, n, keep);
+    };
+    pipelined_rows(
+        rows, nch, nt,
+        [&](int worker, int64_t r, int slot, const auto& hook) {
+          const ChunkArrays<T> w = slot_arrays(worker, slot);
+          const T* x = a.x + r * a.ldx;
+          if (a.log) {
+            const RowStats<T> rs = row_stats<false, false>(x, static_cast<const T*>(nullptr), n, s, w, hook);
+            shift[(worker * 2 + slot) * 2] = rs.M;
+            shift[(worker * 2 + slot) * 2 + 1] = static_cast<T>(log(rs.S));
+          } else {
+            const RowStats<T> rs = row_stats<true, false>(x, static_cast<const T*>(nullptr), n, s, w, hook);
+            const double inv = 1.0 / rs.S;
+            for (int64_t c = 0; c < nch; ++c) w.ref[c] = static_cast<T>(w.fac[c] * inv);
+          }
+        },
+        [&](int worker, int64_t r, int slot, int64_t c) {
+          T* y = a.y + r * a.ldy;
+          const int64_t lo = range_bound(y, c, nch, n), hi = range_bound(y, c + 1, nch, n);
+          if (a.log) {
+            const T* x = a.x + r * a.ldx;
+            const V vM = set1(-shift[(worker * 2 + slot) * 2]);
+            const V vlogS = set1(shift[(worker * 2 + slot) * 2 + 1]);
+            auto vec = [&](int64_t i) { return fmadd(loadu(x + i), vs, vM) - vlogS; };
+            auto one = [&](int64_t i) { return first(fmadd(set1(x[i]), vs, vM) - vlogS); };
+            if (st) write_range<true>(y, lo, hi, vec, one); else write_range<false>(y, lo, hi, vec, one);
+          } else {
+            const ChunkArrays<T> w = slot_arrays(worker, slot);
+            auto vec = [&](int64_t i, V f) { return loadu(w.exps + i) * f; };
+            auto one = [&](int64_t i, T f) { return first(set1(w.exps[i]) * set1(f)); };
+            if (st) write_range_chunked<true>(y, lo, hi, w.ref, vec, one);
+            else write_range_chunked<false>(y, lo, hi, w.ref, vec, one);
+          }
+        });
     return;
   }
   Buffer stats(static_cast<size_t>(rows) * (sizeof(T) + sizeof(double)));

@@ -12,6 +12,13 @@
 // p_c comes from the exp values kept by row_stats, rescaled once per chunk.
 #pragma once
 
+// Per (worker, slot): what writing a row's gradient needs besides its chunk factors.
+struct XentRowState {
+  int64_t target;  // class index (-1: probabilities), or the ignore value
+  bool ignored;
+  double hit;      // subtracted at c == target
+};
+
 template <class T>
 void cross_entropy(const CrossEntropyArgs<T>& a) {
   using V = Vec<T>;
@@ -26,34 +33,40 @@ void cross_entropy(const CrossEntropyArgs<T>& a) {
     for (int64_t c = 0; c < C; ++c) Wsum += a.weight[c];
   }
   const int nt = threads_for(rows, rows * C);
+  const int64_t nch = ceil_div(C, chunk_len<T>());
   const size_t stride = ChunkArrays<T>::bytes(C, want_grad);
-  Buffer work(stride * nt);
+  Buffer work(stride * nt * 2), state(sizeof(XentRowState) * 2 * nt);
+  XentRowState* rstate = state.at<XentRowState>(0);
+  auto slot_arrays = [&](int worker, int slot) {
+    return ChunkArrays<T>::carve(work, stride, worker * 2 + slot, C, want_grad);
+  };
   const T* wt = a.weight;
-  const T kSmooth = static_cast<T>(gs * eps / static_cast<double>(C));
-  parallel_for(rows, nt, [&](int tid, int64_t r) {
+  const V vk = set1(static_cast<T>(gs * eps / static_cast<double>(C)));
+
+  auto row_loss = [&](int worker, int64_t r, int slot, const auto& hook) {
     const T* x = a.x + r * a.ldx;
-    T* g = want_grad ? a.grad + r * a.ldg : nullptr;
+    XentRowState& rs_out = rstate[worker * 2 + slot];
     int64_t t = -1;
     if (a.target) {
       t = a.target[r];
       if (t == a.ignore_index) {
         a.row_loss[r] = 0.0;
-        if (g) write_row(st, g, C, [&](int64_t) { return set1(T(0)); }, [&](int64_t) { return T(0); });
+        rs_out = {t, true, 0.0};
+        for (int64_t c = 0; c < nch; ++c) hook(c);
         return;
       }
     }
-    const ChunkArrays<T> w = ChunkArrays<T>::carve(work, stride, tid, C, want_grad);
-    const RowStats<T> rs = want_grad ? row_stats<true, false>(x, static_cast<const T*>(nullptr), C, T(1), w)
-                                     : row_stats<false, false>(x, static_cast<const T*>(nullptr), C, T(1), w);
+    const ChunkArrays<T> w = slot_arrays(worker, slot);
+    const RowStats<T> rs = want_grad ? row_stats<true, false>(x, static_cast<const T*>(nullptr), C, T(1), w, hook)
+                                     : row_stats<false, false>(x, static_cast<const T*>(nullptr), C, T(1), w, hook);
     const double lse = static_cast<double>(rs.M) + log(rs.S);
     const T* q = a.probs ? a.probs + r * a.ldp : nullptr;
     double loss, pcoef;  // pcoef: the multiplier of p_c in the gradient (before grad_scale)
-    T hit = 0;            // index target: subtracted at c == t
+    double hit = 0.0;
     if (q) {
       // Q = sum w q',  D = sum w q' x, with q' = (1-eps) q + eps/C
       const V a1 = set1(static_cast<T>(1.0 - eps)), a0 = set1(static_cast<T>(eps / static_cast<double>(C)));
       auto qprime = [&](int64_t i, int64_t left) {
-        // q' on the first `left` lanes, 0 beyond
         V v = fmadd(load_n(q + i, left), a1, a0);
         if (left < V::N) v = select(lanes_below<T>(left), v, set1(T(0)));
         return wt ? v * load_n(wt + i, left) : v;
@@ -63,7 +76,6 @@ void cross_entropy(const CrossEntropyArgs<T>& a) {
       loss = Q * lse - D;
       pcoef = Q;
     } else {
-      if (t < 0 || t >= C) t = 0;  // unreachable: the binding checked the labels
       const double wy = wt ? static_cast<double>(wt[t]) : 1.0;
       loss = (1.0 - eps) * wy * (lse - static_cast<double>(x[t]));
       pcoef = (1.0 - eps) * wy;
@@ -74,46 +86,70 @@ void cross_entropy(const CrossEntropyArgs<T>& a) {
         loss += eps / static_cast<double>(C) * (Wsum * lse - D);
         pcoef += eps * Wsum / static_cast<double>(C);
       }
-      hit = static_cast<T>(gs * (1.0 - eps) * wy);
+      hit = gs * (1.0 - eps) * wy;
     }
     if (z != 0) {
       loss += z * lse * lse;
       pcoef += 2.0 * z * lse;
     }
     a.row_loss[r] = loss;
-    if (!g) return;
-    const int64_t nch = ceil_div(C, chunk_len<T>());
-    const double pscale = gs * pcoef / rs.S;
-    for (int64_t c = 0; c < nch; ++c) w.ref[c] = static_cast<T>(w.fac[c] * pscale);
-    const V vk = set1(kSmooth), vhit = set1(hit);
+    rs_out = {t, false, hit};
+    if (want_grad) {
+      const double pscale = gs * pcoef / rs.S;
+      for (int64_t c = 0; c < nch; ++c) w.ref[c] = static_cast<T>(w.fac[c] * pscale);
+    }
+  };
+
+  auto write_grad = [&](int worker, int64_t r, int slot, int64_t c) {
+    T* g = a.grad + r * a.ldg;
+    const int64_t lo = range_bound(g, c, nch, C), hi = range_bound(g, c + 1, nch, C);
+    const XentRowState& rs = rstate[worker * 2 + slot];
+    if (rs.ignored) {
+      auto zero = [&](int64_t) { return set1(T(0)); };
+      auto zero1 = [&](int64_t) { return T(0); };
+      if (st) write_range<true>(g, lo, hi, zero, zero1); else write_range<false>(g, lo, hi, zero, zero1);
+      return;
+    }
+    const ChunkArrays<T> w = slot_arrays(worker, slot);
     const T* e = w.exps;
+    const T* q = a.probs ? a.probs + r * a.ldp : nullptr;
     if (q) {
       const V a1 = set1(static_cast<T>(gs * (1.0 - eps))), a0 = vk;
-      write_row_chunked(st, g, C, w.ref,
-                        [&](int64_t i, V f) {
-                          V tq = fmadd(loadu(q + i), a1, a0);
-                          if (wt) tq = tq * loadu(wt + i);
-                          return loadu(e + i) * f - tq;
-                        },
-                        [&](int64_t i, T f) {
-                          V tq = fmadd(set1(q[i]), a1, a0);
-                          if (wt) tq = tq * set1(wt[i]);
-                          return first(set1(e[i]) * set1(f) - tq);
-                        });
-    } else {
-      write_row_chunked(st, g, C, w.ref,
-                        [&](int64_t i, V f) {
-                          V v = loadu(e + i) * f;
-                          if (eps > 0) v = v - (wt ? loadu(wt + i) * vk : vk);
-                          if (static_cast<uint64_t>(t - i) < static_cast<uint64_t>(V::N)) v = v - lane_is<T>(t - i) * vhit;
-                          return v;
-                        },
-                        [&](int64_t i, T f) {
-                          V v = set1(e[i]) * set1(f);
-                          if (eps > 0) v = v - (wt ? set1(wt[i]) * vk : vk);
-                          if (i == t) v = v - vhit;
-                          return first(v);
-                        });
+      auto vec = [&](int64_t i, V f) {
+        V tq = fmadd(loadu(q + i), a1, a0);
+        if (wt) tq = tq * loadu(wt + i);
+        return loadu(e + i) * f - tq;
+      };
+      auto one = [&](int64_t i, T f) {
+        V tq = fmadd(set1(q[i]), a1, a0);
+        if (wt) tq = tq * set1(wt[i]);
+        return first(set1(e[i]) * set1(f) - tq);
+      };
+      if (st) write_range_chunked<true>(g, lo, hi, w.ref, vec, one);
+      else write_range_chunked<false>(g, lo, hi, w.ref, vec, one);
+      return;
     }
-  });
+    const int64_t t = rs.target;
+    const V vhit = set1(static_cast<T>(rs.hit));
+    auto vec = [&](int64_t i, V f) {
+      V v = loadu(e + i) * f;
+      if (eps > 0) v = v - (wt ? loadu(wt + i) * vk : vk);
+      if (static_cast<uint64_t>(t - i) < static_cast<uint64_t>(V::N)) v = v - lane_is<T>(t - i) * vhit;
+      return v;
+    };
+    auto one = [&](int64_t i, T f) {
+      V v = set1(e[i]) * set1(f);
+      if (eps > 0) v = v - (wt ? set1(wt[i]) * vk : vk);
+      if (i == t) v = v - vhit;
+      return first(v);
+    };
+    if (st) write_range_chunked<true>(g, lo, hi, w.ref, vec, one);
+    else write_range_chunked<false>(g, lo, hi, w.ref, vec, one);
+  };
+
+  if (want_grad) {
+    pipelined_rows(rows, nch, nt, row_loss, write_grad);
+  } else {
+    parallel_for(rows, nt, [&](int worker, int64_t r) { row_loss(worker, r, 0, NoHook()); });
+  }
 }
