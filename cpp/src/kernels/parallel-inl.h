@@ -1,8 +1,16 @@
 // Work splitting, scratch buffers and the output writer shared by the kernels.
 #pragma once
 
-constexpr int64_t kLongRow = int64_t(1) << 20;  // rows this long are split into segments
 constexpr int64_t kSegment = int64_t(1) << 16;  // fixed, so results ignore the thread count
+constexpr int64_t kLongRow = int64_t(1) << 20;  // rows this long are always split into segments
+constexpr int64_t kFewRows = 64;                // fewer rows than this (more than any
+                                                // core count we split over) are split from 4 segments
+
+// Whether rows are cut into segments spread over the threads. It depends on
+// the shape only, never on the thread count, so results do not either.
+inline bool split_rows(int64_t rows, int64_t n) {
+  return n >= kLongRow || (rows < kFewRows && n >= 4 * kSegment);
+}
 constexpr int64_t kStreamBytes = int64_t(8) << 20;  // outputs this large bypass the cache
 constexpr int64_t kMinParallelElems = int64_t(1) << 15;  // less work than this: one thread
 

@@ -3,11 +3,13 @@
 //   softmax(x)_i     = exp(x_i s - M) / S          (s = 1/temperature)
 //   log_softmax(x)_i = (x_i s - M) - log S
 //   logsumexp(x)     = M + log S
-// with M, S from row_stats (rowstats-inl.h). Rows shorter than kLongRow: one
-// thread a row, the row read from memory once (softmax rescales the kept
-// exp values; log_softmax re-reads x from L2) and written once. Longer rows
-// are cut into kSegment pieces spread over the threads: partial (M, S) per
-// piece, combined in piece order, then a second pass computes exp again.
+// with M, S from row_stats (rowstats-inl.h). Ordinary rows: one thread a
+// row, the row read from memory once (softmax rescales the kept exp values;
+// log_softmax re-reads x from L2) and written once, the writes of one row
+// overlapping the exp work of the next (pipeline-inl.h). Very long rows, or
+// a few long ones (split_rows), are cut into kSegment pieces spread over the
+// threads: partial (M, S) per piece, combined in piece order, then a second
+// pass computes exp again and writes.
 // Error: exp within 2 ulp; softmax within ~4 ulp + |x s - M| ulp (the
 // rounding of the argument x s - M, as in any float implementation).
 #pragma once
@@ -54,7 +56,7 @@ void softmax(const SoftmaxArgs<T>& a) {
   const T s = a.inv_temp;
   const bool st = stream_output<T>(rows, n);
   const V vs = set1(s);
-  if (n < kLongRow) {
+  if (!split_rows(rows, n)) {
     const int nt = threads_for(rows, rows * n);
     const bool keep = !a.log;  // softmax rescales the kept exp values; log_softmax re-reads x
     const int64_t nch = ceil_div(n, chunk_len<T>());
@@ -158,7 +160,7 @@ void logsumexp_impl(const LogSumExpArgs<T>& a) {
     if (M == pinf) logsumexp_inf_row(a.x + r * a.ldx, HasB ? a.b + r * a.ldb : nullptr, n, s, a.out + r, sg);
     else logsumexp_finish(M, S, a.out + r, sg);
   };
-  if (n < kLongRow) {
+  if (!split_rows(rows, n)) {
     const int nt = threads_for(rows, rows * n);
     const size_t stride = ChunkArrays<T>::bytes(n, false);
     Buffer work(stride * nt);
