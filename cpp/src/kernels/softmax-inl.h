@@ -23,8 +23,8 @@ inline void segmented_stats(const T* x, int64_t ldx, const T* b, int64_t ldb, in
   const int nt = threads_for(items, rows * n);
   const size_t stride = ChunkArrays<T>::bytes(kSegment, false);
   Buffer work(stride * nt), part(static_cast<size_t>(items) * (sizeof(T) + sizeof(double)));
-  T* pM = part.at<T>(0);
-  double* pS = part.at<double>(static_cast<size_t>(items) * sizeof(double));
+  double* pS = part.at<double>(0);
+  T* pM = part.at<T>(static_cast<size_t>(items) * sizeof(double));
   parallel_for(items, nt, [&](int tid, int64_t it) {
     const int64_t r = it / nseg, off = (it % nseg) * kSegment;
     const ChunkArrays<T> w = ChunkArrays<T>::carve(work, stride, tid, kSegment, false);
