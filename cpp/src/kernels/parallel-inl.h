@@ -19,7 +19,7 @@ inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
 // Chunk length of the row statistics: 64 vectors, a few KB that stay in L1
 // between the max pass and the exp pass over the chunk.
-template <class T> constexpr int64_t chunk_len() { return 128 * Vec<T>::N; }
+template <class T> constexpr int64_t chunk_len() { return 64 * Vec<T>::N; }
 
 // 64-byte aligned scratch, allocated before a parallel region, never inside
 // (a failure throws std::bad_alloc there, which the binding turns into
