@@ -37,9 +37,10 @@ Rows<T> rows_of(const py::array& a, const char* name, bool writable) {
                          ", got " + std::string(py::str(a.dtype())));
   if (a.ndim() != 2) throw py::value_error(std::string(name) + ": expected a 2-D array, got shape " + shape_str(a));
   const auto sz = static_cast<py::ssize_t>(sizeof(T));
-  if (a.shape(1) > 1 && a.strides(1) != sz)
+  const bool empty = a.shape(0) == 0 || a.shape(1) == 0;  // no element is addressed
+  if (!empty && a.shape(1) > 1 && a.strides(1) != sz)
     throw py::value_error(std::string(name) + ": rows must be contiguous");
-  if (a.strides(0) % sz != 0 || !(a.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_))
+  if (!empty && (a.strides(0) % sz != 0 || !(a.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_)))
     throw py::value_error(std::string(name) + ": array must be aligned");
   if (writable && !a.writeable()) throw py::value_error(std::string(name) + ": array is read-only");
   Rows<T> r;
