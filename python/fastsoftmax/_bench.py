@@ -1,0 +1,559 @@
+"""``python -m fastsoftmax bench``: fastsoftmax against its peers and its floors.
+
+Every figure in the printed table comes from one run on the same arrays.
+Kernel times use preallocated outputs (``out=`` / ``grad_out=``) and are set
+beside floors that also write into preallocated memory: the copy floor (a
+parallel copy of the same bytes, the memory limit) and the exp floor (one
+vectorised exp-and-sum pass with no output, the arithmetic limit). Allocating
+calls are timed separately beside ``np.copy``, because a fresh large output
+costs page faults comparable to the kernel itself (SPEC section 7).
+
+bench/common.py reuses this module for the pytest-benchmark files, so the
+command and the pytest benchmarks time exactly the same calls.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import itertools
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+
+import fastsoftmax
+from fastsoftmax import _core
+
+Runner = Callable[[], object]  # one call of the timed operation, inputs and buffers bound
+
+FAMILY_OPS = ("softmax", "log_softmax", "logsumexp")
+XENT_OP = "cross_entropy"
+# logsumexp writes one value per row: allocating its output costs nothing worth a column
+ALLOCATING_OPS = ("softmax", "log_softmax", XENT_OP)
+
+Shape = Tuple[int, int]
+
+
+# --------------------------------------------------------------------------- cases and inputs
+
+@dataclass(frozen=True)
+class Case:
+    op: str
+    shape: Shape
+    dtype: str = "float32"
+
+    @property
+    def label(self) -> str:
+        return f"{self.op} {shape_id(self.shape)} {self.dtype}"
+
+
+def _family(shape: Shape) -> List[Case]:
+    return [Case(op, shape) for op in FAMILY_OPS]
+
+
+# Cases sharing a shape and dtype are listed together so each array is built once.
+FULL_CASES: Tuple[Case, ...] = (
+    *_family((4096, 32000)), *_family((16384, 128)), *_family((64, 1_000_000)),
+    Case("softmax", (4096, 32000), "float64"),
+    Case(XENT_OP, (8192, 32000)),
+)
+QUICK_CASES: Tuple[Case, ...] = (
+    *_family((1024, 32000)), *_family((4096, 128)), *_family((8, 1_000_000)),
+    Case("softmax", (1024, 32000), "float64"),
+    Case(XENT_OP, (2048, 32000)),
+)
+
+
+def shape_id(shape: Sequence[int]) -> str:
+    return "x".join(str(n) for n in shape)
+
+
+@dataclass
+class Inputs:
+    x: np.ndarray                         # logits, C-contiguous, class axis last
+    target: Optional[np.ndarray] = None   # int64 class ids, for cross_entropy
+
+
+def make_inputs(shape: Shape, dtype: str = "float32", *, with_target: bool = False, seed: int = 0) -> Inputs:
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape, dtype=np.dtype(dtype))
+    x *= 4  # logits of a trained model spread over several units
+    target = rng.integers(0, shape[-1], size=shape[:-1], dtype=np.int64) if with_target else None
+    return Inputs(x, target)
+
+
+def bytes_moved(op: str, inputs: Inputs) -> int:
+    """Bytes the operation must read and write at the least."""
+    x = inputs.x
+    if op == "logsumexp":
+        return x.nbytes + x.nbytes // x.shape[-1]
+    if op == XENT_OP:
+        return 2 * x.nbytes + inputs.target.nbytes  # read logits and targets, write the gradient
+    return 2 * x.nbytes
+
+
+# --------------------------------------------------------------------------- runners
+
+def fastsoftmax_runner(op: str, inputs: Inputs, allocate: bool) -> Runner:
+    x = inputs.x
+    if op == "logsumexp":
+        return lambda: fastsoftmax.logsumexp(x)
+    out = None if allocate else np.empty_like(x)
+    if op == XENT_OP:
+        return lambda: fastsoftmax.cross_entropy(x, inputs.target, return_grad=True, grad_out=out)
+    function = getattr(fastsoftmax, op)
+    return lambda: function(x, out=out)
+
+
+def _numpy_shifted_exp(x: np.ndarray, work: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Writes exp(x - rowmax) into ``work``; returns the row max and row sum (keepdims)."""
+    row_max = x.max(axis=-1, keepdims=True)
+    np.subtract(x, row_max, out=work)
+    np.exp(work, out=work)
+    return row_max, work.sum(axis=-1, keepdims=True)
+
+
+def _numpy_softmax(inputs: Inputs, out: np.ndarray) -> np.ndarray:
+    _, row_sum = _numpy_shifted_exp(inputs.x, out)
+    return np.divide(out, row_sum, out=out)
+
+
+def _numpy_log_softmax(inputs: Inputs, out: np.ndarray) -> np.ndarray:
+    row_max, row_sum = _numpy_shifted_exp(inputs.x, out)
+    return np.subtract(inputs.x, row_max + np.log(row_sum), out=out)
+
+
+def _numpy_logsumexp(inputs: Inputs, work: np.ndarray) -> np.ndarray:
+    row_max, row_sum = _numpy_shifted_exp(inputs.x, work)
+    return (row_max + np.log(row_sum))[..., 0]
+
+
+def _numpy_cross_entropy(inputs: Inputs, grad: np.ndarray) -> Tuple[np.floating, np.ndarray]:
+    """Mean cross-entropy and its gradient (softmax - one_hot) / N."""
+    x, target = inputs.x, inputs.target
+    rows = np.arange(x.shape[0])
+    row_max, row_sum = _numpy_shifted_exp(x, grad)
+    loss = np.mean(row_max[:, 0] + np.log(row_sum[:, 0]) - x[rows, target])
+    np.multiply(grad, 1 / (row_sum * x.shape[0]), out=grad)
+    grad[rows, target] -= 1 / x.shape[0]
+    return loss, grad
+
+
+_NUMPY_OPS: Dict[str, Callable[[Inputs, np.ndarray], Any]] = {
+    "softmax": _numpy_softmax,
+    "log_softmax": _numpy_log_softmax,
+    "logsumexp": _numpy_logsumexp,
+    XENT_OP: _numpy_cross_entropy,
+}
+
+
+def numpy_runner(op: str, inputs: Inputs, allocate: bool) -> Runner:
+    compute = _NUMPY_OPS[op]
+    if allocate:
+        return lambda: compute(inputs, np.empty_like(inputs.x))
+    buffer = np.empty_like(inputs.x)
+    return lambda: compute(inputs, buffer)
+
+
+def scipy_runner(op: str, inputs: Inputs, allocate: bool) -> Optional[Runner]:
+    if op == XENT_OP:
+        return None
+    function = getattr(importlib.import_module("scipy.special"), op)
+    return lambda: function(inputs.x, axis=-1)  # SciPy has no out=: always allocating
+
+
+def _torch() -> Any:
+    torch = importlib.import_module("torch")
+    torch.set_num_threads(fastsoftmax.get_num_threads())  # a fair fight: same thread count
+    return torch
+
+
+def _torch_cross_entropy(torch: Any, inputs: Inputs) -> Runner:
+    logits = torch.from_numpy(inputs.x).requires_grad_()
+    target = torch.from_numpy(inputs.target)
+    cross_entropy = torch.nn.functional.cross_entropy
+
+    def forward_backward() -> Any:
+        logits.grad = None  # a fresh gradient each step, as in training
+        cross_entropy(logits, target).backward()
+        return logits.grad
+
+    return forward_backward
+
+
+def torch_runner(op: str, inputs: Inputs, allocate: bool) -> Runner:
+    torch = _torch()
+    if op == XENT_OP:
+        return _torch_cross_entropy(torch, inputs)
+    function = {"softmax": torch.softmax, "log_softmax": torch.log_softmax, "logsumexp": torch.logsumexp}[op]
+    x = torch.from_numpy(inputs.x)
+    if allocate:
+        return lambda: function(x, -1)
+    out = torch.empty(x.shape[:-1] if op == "logsumexp" else x.shape, dtype=x.dtype)
+    return lambda: function(x, -1, out=out)
+
+
+@dataclass(frozen=True)
+class Peer:
+    name: str
+    module: str                                                  # what must be importable
+    make_runner: Callable[[str, Inputs, bool], Optional[Runner]]  # None: the peer lacks the op
+    out_ops: FrozenSet[str] = frozenset()                        # ops it can run into preallocated memory
+
+    def available(self) -> bool:
+        return importlib.util.find_spec(self.module) is not None
+
+    def version(self) -> Optional[str]:
+        return importlib.import_module(self.module).__version__ if self.available() else None
+
+
+PEERS: Tuple[Peer, ...] = (
+    Peer("numpy", "numpy", numpy_runner, frozenset((*FAMILY_OPS, XENT_OP))),
+    Peer("scipy", "scipy", scipy_runner),
+    Peer("torch", "torch", torch_runner, frozenset(FAMILY_OPS)),  # backward has no grad_out
+)
+PEERS_BY_NAME: Dict[str, Peer] = {peer.name: peer for peer in PEERS}
+
+
+def copy_floor_runner(inputs: Inputs) -> Runner:
+    destination = np.empty_like(inputs.x)
+    return lambda: _core.parallel_copy(inputs.x, destination)
+
+
+def exp_floor_runner(inputs: Inputs) -> Runner:
+    return lambda: _core.exp_sum(inputs.x)
+
+
+def allocating_copy_runner(inputs: Inputs) -> Runner:
+    return lambda: np.copy(inputs.x)
+
+
+FLOORS: Dict[str, Callable[[Inputs], Runner]] = {
+    "copy floor": copy_floor_runner,
+    "exp floor": exp_floor_runner,
+    "np.copy": allocating_copy_runner,
+}
+
+
+# --------------------------------------------------------------------------- timer
+
+@dataclass(frozen=True)
+class Timing:
+    best_s: float
+    median_s: float
+    repeats: int
+
+
+@dataclass(frozen=True)
+class Budget:
+    max_repeats: int
+    seconds: float        # stop repeating once this much is spent ...
+    min_repeats: int = 2  # ... but never before this many
+
+
+def _seconds(run: Runner) -> float:
+    start = time.perf_counter()
+    result = run()
+    elapsed = time.perf_counter() - start
+    del result  # freeing a large output is not part of the call
+    return elapsed
+
+
+def time_together(runners: Mapping[str, Runner], budget: Budget, *, warm_up: bool = True) -> Dict[str, Timing]:
+    """Times the runners in interleaved rounds, so noise on the machine hits all alike."""
+    if warm_up:
+        for run in runners.values():
+            run()  # page-faults preallocated buffers, loads lazy code
+    samples: Dict[str, List[float]] = {name: [] for name in runners}
+    start = time.perf_counter()
+    for round_ in range(1, budget.max_repeats + 1):
+        for name, run in runners.items():
+            samples[name].append(_seconds(run))
+        if round_ >= budget.min_repeats and time.perf_counter() - start > budget.seconds:
+            break
+    return {name: Timing(min(s), statistics.median(s), len(s)) for name, s in samples.items()}
+
+
+@dataclass(frozen=True)
+class Budgets:
+    own: Budget   # fastsoftmax and the floors: fast, so many rounds
+    peer: Budget  # the peers: NumPy takes seconds a call at full size
+
+
+FULL_BUDGETS = Budgets(own=Budget(max_repeats=15, seconds=2.0), peer=Budget(max_repeats=7, seconds=1.5))
+QUICK_BUDGETS = Budgets(own=Budget(max_repeats=5, seconds=0.3), peer=Budget(max_repeats=3, seconds=0.2))
+
+
+# --------------------------------------------------------------------------- one case
+
+@dataclass
+class CaseResult:
+    case: Case
+    bytes_moved: int
+    copy_bytes: int
+    fastsoftmax: Timing
+    copy_floor: Timing
+    exp_floor: Timing
+    peers: Dict[str, Timing] = field(default_factory=dict)  # preallocated where the peer allows
+    # allocating calls: only for ops whose output is as large as the input
+    fastsoftmax_allocating: Optional[Timing] = None
+    allocating_copy: Optional[Timing] = None
+    peers_allocating: Dict[str, Timing] = field(default_factory=dict)
+
+    @property
+    def floor_s(self) -> float:
+        return max(self.copy_floor.best_s, self.exp_floor.best_s)
+
+    @property
+    def ratio_to_copy(self) -> float:
+        return self.fastsoftmax.best_s / self.copy_floor.best_s
+
+    @property
+    def ratio_to_floor(self) -> float:
+        return self.fastsoftmax.best_s / self.floor_s
+
+    @property
+    def bandwidth_gbs(self) -> float:
+        return self.bytes_moved / self.fastsoftmax.best_s / 1e9
+
+    @property
+    def bandwidth_of_copy(self) -> float:
+        return self.bandwidth_gbs / (self.copy_bytes / self.copy_floor.best_s / 1e9)
+
+    def speedup(self, peer: str) -> Optional[float]:
+        timing = self.peers.get(peer)
+        return timing.best_s / self.fastsoftmax.best_s if timing else None
+
+    def to_json(self) -> Dict[str, Any]:
+        record = asdict(self)
+        record.update(
+            floor_s=self.floor_s, ratio_to_copy=self.ratio_to_copy, ratio_to_floor=self.ratio_to_floor,
+            bandwidth_gbs=self.bandwidth_gbs, bandwidth_of_copy=self.bandwidth_of_copy,
+            speedup={name: self.speedup(name) for name in self.peers},
+        )
+        return record
+
+
+def _time_own(case: Case, inputs: Inputs, budget: Budget) -> Dict[str, Timing]:
+    runners = {
+        "fastsoftmax": fastsoftmax_runner(case.op, inputs, allocate=False),
+        "copy floor": copy_floor_runner(inputs),
+        "exp floor": exp_floor_runner(inputs),
+    }
+    if case.op in ALLOCATING_OPS:
+        runners["fastsoftmax allocating"] = fastsoftmax_runner(case.op, inputs, allocate=True)
+        runners["np.copy"] = allocating_copy_runner(inputs)
+    return time_together(runners, budget)
+
+
+def _time_peer(peer: Peer, case: Case, inputs: Inputs, budget: Budget) -> Tuple[Optional[Timing], Optional[Timing]]:
+    """The peer's (preallocated, allocating) timings; a peer without out= gives the same for both."""
+    has_out = case.op in peer.out_ops
+    runner = peer.make_runner(case.op, inputs, not has_out)
+    if runner is None:
+        return None, None
+    timing = time_together({peer.name: runner}, budget)[peer.name]
+    del runner  # frees its buffers before the allocating run
+    if case.op not in ALLOCATING_OPS:
+        return timing, None
+    if not has_out:
+        return timing, timing
+    allocating = peer.make_runner(case.op, inputs, True)
+    # no warm-up: the same code just ran, and every call allocates afresh anyway
+    return timing, time_together({peer.name: allocating}, budget, warm_up=False)[peer.name]
+
+
+def run_case(case: Case, inputs: Inputs, peers: Sequence[Peer], budgets: Budgets) -> CaseResult:
+    own = _time_own(case, inputs, budgets.own)
+    result = CaseResult(
+        case=case, bytes_moved=bytes_moved(case.op, inputs), copy_bytes=2 * inputs.x.nbytes,
+        fastsoftmax=own["fastsoftmax"], copy_floor=own["copy floor"], exp_floor=own["exp floor"],
+        fastsoftmax_allocating=own.get("fastsoftmax allocating"), allocating_copy=own.get("np.copy"),
+    )
+    for peer in peers:
+        timing, allocating = _time_peer(peer, case, inputs, budgets.peer)
+        if timing is not None:
+            result.peers[peer.name] = timing
+        if allocating is not None:
+            result.peers_allocating[peer.name] = allocating
+    return result
+
+
+def run_cases(cases: Sequence[Case], peers: Sequence[Peer], budgets: Budgets) -> List[CaseResult]:
+    results = []
+    for (shape, dtype), group in itertools.groupby(cases, key=lambda c: (c.shape, c.dtype)):
+        group = list(group)
+        inputs = make_inputs(shape, dtype, with_target=any(c.op == XENT_OP for c in group))
+        for case in group:
+            print(f"  timing {case.label} ...", file=sys.stderr, flush=True)
+            results.append(run_case(case, inputs, peers, budgets))
+        del inputs  # up to 1 GB: gone before the next shape is built
+    return results
+
+
+# --------------------------------------------------------------------------- machine
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass  # not Linux
+    return platform.processor() or platform.machine()
+
+
+def machine_info(peers: Sequence[Peer]) -> Dict[str, Any]:
+    return {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "simd_level": _core.simd_level(),
+        "threads": fastsoftmax.get_num_threads(),
+        "fastsoftmax": fastsoftmax.__version__,
+        "python": platform.python_version(),
+        **{peer.name: peer.version() for peer in peers},
+    }
+
+
+def header_lines(info: Mapping[str, Any]) -> List[str]:
+    peers = ", ".join(f"{name} {info[name]}" for name in ("numpy", "scipy", "torch") if info.get(name))
+    return [
+        f"fastsoftmax {info['fastsoftmax']} | CPU: {info['cpu']} ({info['cores']} cores) | "
+        f"SIMD: {info['simd_level']} | threads: {info['threads']} (peers too)",
+        f"peers: {peers} | Python {info['python']}",
+    ]
+
+
+# --------------------------------------------------------------------------- report
+
+def _ms(timing: Optional[Timing]) -> str:
+    if timing is None:
+        return "-"
+    ms = timing.best_s * 1e3
+    return f"{ms:.0f}" if ms >= 100 else f"{ms:.1f}" if ms >= 10 else f"{ms:.2f}" if ms >= 1 else f"{ms:.3f}"
+
+
+def _times(value: Optional[float]) -> str:
+    return "-" if value is None else f"{value:.1f}x"
+
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]], text_columns: int = 3) -> str:
+    """Left-aligns the first ``text_columns`` columns, right-aligns the numbers."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows)]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(
+            cell.ljust(width) if i < text_columns else cell.rjust(width)
+            for i, (cell, width) in enumerate(zip(cells, widths))
+        ).rstrip()
+
+    return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(row) for row in rows)])
+
+
+def kernel_table(results: Sequence[CaseResult], peer_names: Sequence[str]) -> str:
+    headers = ["op", "shape", "dtype", "fastsoftmax", *peer_names, *(f"vs {p}" for p in peer_names),
+               "copy", "exp", "/copy", "/floor", "GB/s", "BW/copy"]
+    rows = [
+        [r.case.op, shape_id(r.case.shape), r.case.dtype, _ms(r.fastsoftmax),
+         *(_ms(r.peers.get(p)) for p in peer_names), *(_times(r.speedup(p)) for p in peer_names),
+         _ms(r.copy_floor), _ms(r.exp_floor), f"{r.ratio_to_copy:.2f}", f"{r.ratio_to_floor:.2f}",
+         f"{r.bandwidth_gbs:.1f}", f"{r.bandwidth_of_copy:.0%}"]
+        for r in results
+    ]
+    return format_table(headers, rows)
+
+
+def allocating_table(results: Sequence[CaseResult], peer_names: Sequence[str]) -> str:
+    headers = ["op", "shape", "dtype", "fastsoftmax", *peer_names, "np.copy", "/np.copy", "fastsoftmax out="]
+    rows = [
+        [r.case.op, shape_id(r.case.shape), r.case.dtype, _ms(r.fastsoftmax_allocating),
+         *(_ms(r.peers_allocating.get(p)) for p in peer_names), _ms(r.allocating_copy),
+         f"{r.fastsoftmax_allocating.best_s / r.allocating_copy.best_s:.2f}", _ms(r.fastsoftmax)]
+        for r in results if r.fastsoftmax_allocating is not None
+    ]
+    return format_table(headers, rows)
+
+
+LEGEND = """\
+Times: best of the repeats, in ms. fastsoftmax runs with out=/grad_out=; NumPy and PyTorch with out= or a
+preallocated work buffer where they allow (SciPy has no out=; PyTorch's backward allocates its gradient).
+cross_entropy is forward + gradient (PyTorch: F.cross_entropy + backward on a leaf tensor). 'vs peer':
+peer time / fastsoftmax time. copy: parallel copy of the input into preallocated memory (the memory floor);
+exp: one vectorised exp-and-sum pass, no output (the arithmetic floor); /copy and /floor: fastsoftmax time
+over the copy floor and over the higher floor. GB/s: bytes read + written by fastsoftmax; BW/copy: that
+bandwidth as a fraction of the copy's. logsumexp writes one value per row, so it can beat the copy floor."""
+
+
+def report(results: Sequence[CaseResult], info: Mapping[str, Any], peer_names: Sequence[str]) -> str:
+    return "\n".join([
+        *header_lines(info), "",
+        "Kernels (preallocated outputs)", kernel_table(results, peer_names), "",
+        "Allocating calls (a fresh output each call)", allocating_table(results, peer_names), "",
+        LEGEND,
+    ])
+
+
+def save_json(path: str, results: Sequence[CaseResult], info: Mapping[str, Any], quick: bool) -> None:
+    with open(path, "w") as f:
+        json.dump({"machine": dict(info), "quick": quick, "results": [r.to_json() for r in results]}, f, indent=1)
+
+
+def save_plot(path: str, results: Sequence[CaseResult], peer_names: Sequence[str]) -> None:
+    """Horizontal bars: each implementation's time over the higher floor, per case (log scale)."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display needed
+    import matplotlib.pyplot as plt
+
+    names = ["fastsoftmax", *peer_names]
+    height = 0.8 / len(names)
+    fig, ax = plt.subplots(figsize=(9, 1.5 + 0.18 * len(results) * len(names)))
+    for k, name in enumerate(names):
+        timings = [r.fastsoftmax if name == "fastsoftmax" else r.peers.get(name) for r in results]
+        measured = [(i, t.best_s / r.floor_s) for i, (t, r) in enumerate(zip(timings, results)) if t is not None]
+        ax.barh([i + k * height for i, _ in measured], [ratio for _, ratio in measured], height=height, label=name)
+    ax.axvline(1.0, color="black", linewidth=1)
+    ax.set_xscale("log")
+    ax.set_yticks([i + 0.4 - height / 2 for i in range(len(results))])
+    ax.set_yticklabels([r.case.label for r in results])
+    ax.invert_yaxis()
+    ax.set_xlabel("time / higher floor (copy or exp); 1 = the floor")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+# --------------------------------------------------------------------------- command line
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quick", action="store_true", help="smaller shapes and fewer repeats (well under a minute)")
+    parser.add_argument("--json", metavar="FILE", help="also write every timing and ratio to FILE as JSON")
+    parser.add_argument("--plot", metavar="FILE.png", help="also draw the times over the floor (needs matplotlib)")
+    parser.add_argument("--threads", type=int, metavar="N", help="threads for fastsoftmax and the peers")
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.plot and importlib.util.find_spec("matplotlib") is None:
+        print("--plot needs matplotlib: pip install matplotlib (or leave --plot out)", file=sys.stderr)
+        return 2
+    if args.threads is not None:
+        fastsoftmax.set_num_threads(args.threads)
+    peers = [peer for peer in PEERS if peer.available()]
+    peer_names = [peer.name for peer in peers]
+    info = machine_info(peers)
+    results = run_cases(QUICK_CASES if args.quick else FULL_CASES, peers, QUICK_BUDGETS if args.quick else FULL_BUDGETS)
+    print(report(results, info, peer_names))
+    if args.json:
+        save_json(args.json, results, info, args.quick)
+    if args.plot:
+        save_plot(args.plot, results, peer_names)
+    return 0
