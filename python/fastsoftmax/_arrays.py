@@ -86,7 +86,9 @@ def input_rows(a: np.ndarray, dtype: np.dtype) -> np.ndarray:
         v = rows_view(a)
         if v is not None:
             return v
-    return np.ascontiguousarray(a, dtype=dtype).reshape(-1, a.shape[-1] if a.ndim else 1)
+    # np.array copies, so the block is also aligned (ascontiguousarray would
+    # hand back an unaligned contiguous array unchanged)
+    return np.array(a, dtype=dtype, order="C", copy=True).reshape(-1, a.shape[-1] if a.ndim else 1)
 
 
 def check_out(out: Any, name: str, shape: Tuple[int, ...], dtype: np.dtype) -> np.ndarray:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import operator
 import sys
 import warnings
-from typing import Any, Dict, TextIO
+from typing import Any, Dict, Optional, TextIO
 
 from . import _core
 
@@ -42,8 +42,8 @@ def config() -> Dict[str, Any]:
     }
 
 
-def show_config(file: TextIO = sys.stdout) -> None:
-    """Print the version, SIMD level, thread count, OpenMP and CUDA status."""
+def show_config(file: Optional[TextIO] = None) -> None:
+    """Print the version, SIMD level, thread count, OpenMP and CUDA status (to stdout by default)."""
     c = config()
     lines = [
         f"fastsoftmax {c['version']}",
@@ -53,7 +53,7 @@ def show_config(file: TextIO = sys.stdout) -> None:
         f"  OpenMP     : {'yes' if c['openmp'] else 'no (single-threaded build)'}",
         f"  CUDA       : {c['cuda']}",
     ]
-    print("\n".join(lines), file=file)
+    print("\n".join(lines), file=sys.stdout if file is None else file)
 
 
 def _warn_about_simd_request() -> None:

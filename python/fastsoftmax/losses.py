@@ -47,7 +47,7 @@ def _class_weights(weight: Any, C: int, compute: np.dtype) -> Optional[np.ndarra
     w, _, _ = as_float_array(weight, "weight")
     if w.shape != (C,):
         raise ValueError(f"weight has shape {w.shape}; expected ({C},), one weight per class")
-    return np.ascontiguousarray(w, dtype=compute)
+    return np.array(w, dtype=compute, order="C", copy=True)  # contiguous and aligned
 
 
 def _index_targets(t: np.ndarray, lead_shape: Tuple[int, ...], C: int, ignore_index: int) -> np.ndarray:
@@ -56,7 +56,7 @@ def _index_targets(t: np.ndarray, lead_shape: Tuple[int, ...], C: int, ignore_in
                          f"indices need shape {lead_shape} (logits.shape[:-1])")
     if t.dtype.kind == "u" and t.size and t.max() > np.iinfo(np.int64).max:
         raise IndexError(f"target holds {t.max()}, out of range for {C} classes")
-    flat = np.ascontiguousarray(t, dtype=np.int64).reshape(-1)
+    flat = np.array(t, dtype=np.int64, order="C", copy=True).reshape(-1)
     bad = _core.find_bad_label(flat, C, ignore_index)
     if bad >= 0:
         where = np.unravel_index(bad, lead_shape) if lead_shape else ()
@@ -159,7 +159,7 @@ def _weight_operand(value: Any, name: str, shape: Tuple[int, ...], compute: np.d
     lead = [st for s, st in zip(shape[:-1], b.strides[:-1]) if s != 1]
     if len(set(lead)) <= 1 and (not lead or lead[0] == 0):  # broadcast along every leading axis
         return np.lib.stride_tricks.as_strided(b, (rows, n), (0, b.strides[-1]), writeable=False)
-    return np.ascontiguousarray(b).reshape(rows, n)
+    return np.array(b, order="C", copy=True).reshape(rows, n)
 
 
 def binary_cross_entropy_with_logits(logits: Any, target: Any, *, weight: Any = None, pos_weight: Any = None,

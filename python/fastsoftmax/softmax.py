@@ -28,7 +28,7 @@ class _Layout:
         t = a.transpose(self.perm)
         if self.nred == 1:
             return input_rows(t, compute)
-        return np.ascontiguousarray(t, dtype=compute).reshape(self.rows, self.n)
+        return np.array(t, dtype=compute, order="C", copy=True).reshape(self.rows, self.n)
 
     def output(self, target: np.ndarray, compute: np.dtype) -> OutputRows:
         return OutputRows(target.transpose(self.perm), compute, self.nred)

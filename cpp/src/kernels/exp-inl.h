@@ -18,6 +18,9 @@ template <class T> struct ExpConstants;
 template <> struct ExpConstants<float> {
   static constexpr float floor = -88.0f;    // rounds to n = -127: the result is exactly 0
   static constexpr float hi = 88.37626f;    // largest x with round(x/ln2) <= 127
+  static constexpr float max = 88.72283935546875f;  // ln(FLT_MAX)
+  static constexpr float big = 64.0f;       // x - big is exact for x near hi
+  static constexpr float exp_big = 6.2351490808116168829e27f;
   static constexpr float log2e = 1.44269504088896341f;
   // 1.5 * 2^23 + 127: adding it rounds x/ln2 to an integer n and leaves
   // n + 127 (the biased exponent of 2^n) in the low mantissa bits.
@@ -29,6 +32,9 @@ template <> struct ExpConstants<float> {
 template <> struct ExpConstants<double> {
   static constexpr double floor = -709.0;   // rounds to n = -1023: the result is exactly 0
   static constexpr double hi = 709.0895657128241;   // round(x/ln2) <= 1023
+  static constexpr double max = 709.782712893384;   // ln(DBL_MAX)
+  static constexpr double big = 512.0;
+  static constexpr double exp_big = 2.2844135865397566e222;
   static constexpr double log2e = 1.4426950408889634;
   static constexpr double shifter = 6755399441056767.0;  // 1.5 * 2^52 + 1023
   static constexpr double ln2_hi = 0.693145751953125;
@@ -80,9 +86,12 @@ inline Vec<T> vexp_bounded(Vec<T> x) {
   return exp_poly(r) * exponent_bits<C::mantissa_bits>(t);
 }
 
-// exp(x) for every x: +inf above the largest finite result.
+// exp(x) for every x: between hi and ln(max) as exp(x - big) exp(big) (2^n
+// would overflow the exponent field), +inf above.
 template <class T>
 inline Vec<T> vexp(Vec<T> x) {
   using C = ExpConstants<T>;
-  return select(lt(set1(C::hi), x), set1(T(HUGE_VAL)), vexp_bounded(x));
+  Vec<T> y = vexp_bounded(x);
+  y = select(lt(set1(C::hi), x), vexp_bounded(x - set1(C::big)) * set1(C::exp_big), y);
+  return select(lt(set1(C::max), x), set1(T(HUGE_VAL)), y);
 }

@@ -97,7 +97,7 @@ inline RowStats<T> row_stats(const T* x, const T* b, int64_t n, T s, const Chunk
     V s0 = set1(T(0)), s1 = s0, s2 = s0, s3 = s0;
     T* ec = Store ? w.exps + off : nullptr;
     auto term = [&](int64_t j, int64_t left) {
-      V e = vexp_bounded(fmadd(masked_x<HasB>(xc, bc, j, left), vs, neg_ref));
+      V e = vexp_bounded(masked_x<HasB>(xc, bc, j, left) * vs + neg_ref);
       if (HasB) e = e * (left >= N ? loadu(bc + j) : load_partial(bc + j, left, T(0)));
       if (Store) storeu(ec + j, e);
       return e;

@@ -88,8 +88,8 @@ void softmax(const SoftmaxArgs<T>& a) {
             const T* x = a.x + r * a.ldx;
             const V vM = set1(-shift[(worker * 2 + slot) * 2]);
             const V vlogS = set1(shift[(worker * 2 + slot) * 2 + 1]);
-            auto vec = [&](int64_t i) { return fmadd(loadu(x + i), vs, vM) - vlogS; };
-            auto one = [&](int64_t i) { return first(fmadd(set1(x[i]), vs, vM) - vlogS); };
+            auto vec = [&](int64_t i) { return loadu(x + i) * vs + vM - vlogS; };
+            auto one = [&](int64_t i) { return first(set1(x[i]) * vs + vM - vlogS); };
             if (st) write_range<true>(y, lo, hi, vec, one); else write_range<false>(y, lo, hi, vec, one);
           } else {
             const ChunkArrays<T> w = slot_arrays(worker, slot);
@@ -115,13 +115,13 @@ void softmax(const SoftmaxArgs<T>& a) {
     if (a.log) {
       const T logS = static_cast<T>(log(rowS[r]));
       const V vlogS = set1(logS);
-      write_row(st, y, len, [&](int64_t i) { return fmadd(loadu(x + i), vs, vM) - vlogS; },
-                [&](int64_t i) { return first(fmadd(set1(x[i]), vs, vM) - vlogS); });
+      write_row(st, y, len, [&](int64_t i) { return loadu(x + i) * vs + vM - vlogS; },
+                [&](int64_t i) { return first(set1(x[i]) * vs + vM - vlogS); });
     } else {
       const T inv = static_cast<T>(1.0 / rowS[r]);
       const V vinv = set1(inv);
-      write_row(st, y, len, [&](int64_t i) { return vexp_bounded(fmadd(loadu(x + i), vs, vM)) * vinv; },
-                [&](int64_t i) { return first(vexp_bounded(fmadd(set1(x[i]), vs, vM)) * vinv); });
+      write_row(st, y, len, [&](int64_t i) { return vexp_bounded(loadu(x + i) * vs + vM) * vinv; },
+                [&](int64_t i) { return first(vexp_bounded(set1(x[i]) * vs + vM) * vinv); });
     }
   });
 }

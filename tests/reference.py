@@ -1,0 +1,219 @@
+"""Independent float64 NumPy formulas for every public function.
+
+Written from the definitions (SPEC sections 1 and 2, PyTorch's and SciPy's
+documentation), not from the library's code. Gradients are derived by hand:
+
+  p = softmax(x), lse = logsumexp(x), logp = x - lse
+  d lse / dx = p
+  d(-logp_t)/dx = p - onehot(t)
+  d(sum_c w_c (-logp_c))/dx = W p - w,          W = sum_c w_c
+  d(z lse^2)/dx = 2 z lse p
+  BCE: l = w [(1-t) x + (1 + (pw-1) t) softplus(-x)]
+       dl/dx = w [(1-t) - (1 + (pw-1) t) sigmoid(-x)]
+
+Every function takes the float32/float64 input exactly as given (cast to
+float64 without rounding) and returns float64.
+"""
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import numpy as np
+
+_IGNORE = dict(over="ignore", invalid="ignore", divide="ignore", under="ignore")
+
+
+def f64(a) -> np.ndarray:
+    return np.asarray(a).astype(np.float64)
+
+
+def axes_of(ndim: int, axis) -> Tuple[int, ...]:
+    if ndim == 0:
+        return ()
+    if axis is None:
+        return tuple(range(ndim))
+    if isinstance(axis, (tuple, list)):
+        return tuple(sorted(a % ndim for a in axis))
+    return (axis % ndim,)
+
+
+def _max(z: np.ndarray, axes) -> np.ndarray:
+    # np.max refuses empty axes; an empty reduction has max -inf.
+    if any(z.shape[a] == 0 for a in axes):
+        shape = list(z.shape)
+        for a in axes:
+            shape[a] = 1
+        return np.full(shape, -np.inf)
+    return np.max(z, axis=axes, keepdims=True)
+
+
+def scaled_shift(x, axis=-1, temperature=1.0) -> np.ndarray:
+    """x/T - max(x/T): the argument of exp in softmax (sets the float32 tolerance)."""
+    z = f64(x) / temperature
+    axes = axes_of(z.ndim, axis)
+    with np.errstate(**_IGNORE):
+        return z - _max(z, axes)
+
+
+def softmax(x, axis=-1, temperature=1.0) -> np.ndarray:
+    z = f64(x) / temperature
+    axes = axes_of(z.ndim, axis)
+    with np.errstate(**_IGNORE):
+        # all -inf: -inf - -inf = NaN; +inf: inf - inf = NaN; NaN stays: the
+        # peers' special values fall out of the plain formula.
+        e = np.exp(z - _max(z, axes))
+        return e / np.sum(e, axis=axes, keepdims=True)
+
+
+def log_softmax(x, axis=-1, temperature=1.0) -> np.ndarray:
+    z = f64(x) / temperature
+    axes = axes_of(z.ndim, axis)
+    with np.errstate(**_IGNORE):
+        d = z - _max(z, axes)
+        return d - np.log(np.sum(np.exp(d), axis=axes, keepdims=True))
+
+
+def _lse_parts(x, axis, b, temperature):
+    z = f64(x) / temperature
+    axes = axes_of(z.ndim, axis)
+    bb = np.ones_like(z) if b is None else np.broadcast_to(f64(b), z.shape)
+    with np.errstate(**_IGNORE):
+        zm = np.where(bb != 0, z, -np.inf)  # SciPy drops b == 0 terms entirely
+        m = _max(zm, axes)
+        m = np.where(np.isfinite(m), m, 0.0)  # SciPy: +inf / all -inf rows use reference 0
+        e = np.exp(zm - m)
+        s = np.sum(bb * e, axis=axes, keepdims=True)
+        s_abs = np.sum(np.abs(bb) * e, axis=axes, keepdims=True)
+    return m, s, s_abs, axes
+
+
+def logsumexp(x, axis=-1, b=None, keepdims=False, return_sign=False, temperature=1.0):
+    m, s, _, axes = _lse_parts(x, axis, b, temperature)
+    with np.errstate(**_IGNORE):
+        out = m + np.log(np.abs(s))
+        sign = np.sign(s)
+        if not return_sign:
+            out = np.where(s < 0, np.nan, out)
+    if not keepdims:
+        out, sign = np.squeeze(out, axis=axes), np.squeeze(sign, axis=axes)
+    return (out, sign) if return_sign else out
+
+
+def logsumexp_condition(x, axis=-1, b=None, temperature=1.0) -> np.ndarray:
+    """sum|b| e / |sum b e|: how much the rounding of each term is amplified
+    by cancellation between negative and positive weights (1 without b)."""
+    _, s, s_abs, axes = _lse_parts(x, axis, b, temperature)
+    with np.errstate(**_IGNORE):
+        c = np.where(s_abs > 0, s_abs / np.abs(s), 1.0)
+    return np.squeeze(c, axis=axes)
+
+
+def softmax_backward(grad, y, axis=-1, temperature=1.0) -> np.ndarray:
+    g, y = f64(grad), f64(y)
+    axes = axes_of(g.ndim, axis)
+    return y * (g - np.sum(g * y, axis=axes, keepdims=True)) / temperature
+
+
+def log_softmax_backward(grad, y, axis=-1, temperature=1.0) -> np.ndarray:
+    g, y = f64(grad), f64(y)
+    axes = axes_of(g.ndim, axis)
+    return (g - np.exp(y) * np.sum(g, axis=axes, keepdims=True)) / temperature
+
+
+def _reduce(row_loss: np.ndarray, row_grad: np.ndarray, reduction: str, denom: float):
+    """loss and d(loss)/d(logits) from per-row losses and per-row gradients."""
+    if reduction == "none":
+        return row_loss, row_grad
+    total = float(np.sum(row_loss))
+    if reduction == "sum":
+        return total, row_grad
+    if denom == 0:  # the library's rule: an all-ignored or empty batch is 0, not NaN
+        return 0.0, np.zeros_like(row_grad)
+    return total / denom, row_grad / denom
+
+
+def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mean",
+                  label_smoothing=0.0, z_loss=0.0):
+    """PyTorch's cross_entropy with the class axis last, plus z_loss * lse**2.
+
+    Returns (loss, grad), grad = d(loss)/d(logits) ("none": of the sum).
+    """
+    with np.errstate(**_IGNORE):  # ignored rows may hold NaN / inf
+        return _cross_entropy(logits, target, weight, ignore_index, reduction, label_smoothing, z_loss)
+
+
+def _cross_entropy(logits, target, weight, ignore_index, reduction, label_smoothing, z_loss):
+    x = f64(logits)
+    C = x.shape[-1]
+    lead = x.shape[:-1]
+    x2 = x.reshape(-1, C)
+    N = x2.shape[0]
+    w = np.ones(C) if weight is None else f64(weight)
+    W = float(np.sum(w))
+    eps = float(label_smoothing)
+    lse = logsumexp(x2, axis=1)
+    logp = x2 - lse[:, None]
+    p = np.exp(logp)
+    t = np.asarray(target)
+    if t.dtype.kind == "f":  # class probabilities
+        q = (1 - eps) * f64(t).reshape(-1, C) + eps / C
+        wq = w * q
+        row_loss = -np.sum(wq * logp, axis=1)
+        row_grad = np.sum(wq, axis=1)[:, None] * p - wq
+        active = np.ones(N, bool)
+        denom = float(N)
+    else:
+        t = t.reshape(-1).astype(np.int64)
+        active = t != ignore_index
+        tt = np.where(active, t, 0)
+        onehot = np.zeros((N, C))
+        onehot[np.arange(N), tt] = 1.0
+        wt = w[tt]
+        row_loss = (1 - eps) * wt * (-logp[np.arange(N), tt])
+        row_grad = ((1 - eps) * wt)[:, None] * (p - onehot)
+        if eps:  # (a -inf logit makes the smoothing term inf; only when eps > 0)
+            row_loss = row_loss + eps / C * np.sum(w * -logp, axis=1)
+            row_grad = row_grad + eps / C * (W * p - w)
+        denom = float(np.sum(np.where(active, wt, 0.0)))
+    if z_loss:
+        row_loss = row_loss + z_loss * lse ** 2
+        row_grad = row_grad + 2 * z_loss * lse[:, None] * p
+    row_loss = np.where(active, row_loss, 0.0)
+    row_grad = np.where(active[:, None], row_grad, 0.0)
+    loss, grad = _reduce(row_loss.reshape(lead), row_grad, reduction, denom)
+    return loss, grad.reshape(x.shape)
+
+
+def softplus(v: np.ndarray) -> np.ndarray:
+    """log(1 + exp(v)) without overflow or loss of small values."""
+    return np.maximum(v, 0.0) + np.log1p(np.exp(-np.abs(v)))
+
+
+def sigmoid(v: np.ndarray) -> np.ndarray:
+    e = np.exp(-np.abs(v))
+    return np.where(v >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def binary_cross_entropy_with_logits(logits, target, weight=None, pos_weight=None, reduction="mean"):
+    """PyTorch's binary_cross_entropy_with_logits. Returns (loss, grad)."""
+    x, t = f64(logits), f64(target)
+    w = np.ones_like(x) if weight is None else np.broadcast_to(f64(weight), x.shape)
+    pw = np.ones_like(x) if pos_weight is None else np.broadcast_to(f64(pos_weight), x.shape)
+    lw = 1.0 + (pw - 1.0) * t
+    loss = w * ((1.0 - t) * x + lw * softplus(-x))
+    grad = w * ((1.0 - t) - lw * sigmoid(-x))
+    if reduction == "none":
+        return loss, grad
+    if reduction == "sum":
+        return float(np.sum(loss)), grad
+    n = x.size
+    return float(np.sum(loss)) / n, grad / n
+
+
+def mean_denominator(target, weight=None, ignore_index=-100, C: Optional[int] = None) -> float:
+    """The "mean" divisor of an index-target cross-entropy (PyTorch's rule)."""
+    t = np.asarray(target).reshape(-1)
+    keep = t != ignore_index
+    if weight is None:
+        return float(np.sum(keep))
+    return float(np.sum(f64(weight)[t[keep]]))

@@ -1,0 +1,113 @@
+"""binary_cross_entropy_with_logits: reference parity over the sample table,
+PyTorch (loss and autograd gradient, weight / pos_weight broadcasting),
+dtype rules, grad_out= and in-place gradients."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import fastsoftmax as fs
+
+import ops
+import reference as ref
+from ops import normal
+
+BCE_OPS = ops.ops_in("bce")
+
+
+def bce(*args, **kwargs):
+    # looked up at call time, so the conftest's input guard wraps every call
+    return fs.binary_cross_entropy_with_logits(*args, **kwargs)
+
+
+@pytest.mark.numeric
+@pytest.mark.parametrize("op,sample,dtype", ops.sample_params(BCE_OPS))
+def test_matches_float64_reference(op, sample, dtype, rng):
+    ops.run_sample(op, sample, dtype, rng)
+
+
+def torch_bce(torch, logits, target, reduction="mean", weight=None, pos_weight=None):
+    x = torch.from_numpy(np.array(logits, np.float64)).requires_grad_(True)
+    t = torch.from_numpy(np.array(target, np.float64))
+    w = None if weight is None else torch.from_numpy(np.array(weight, np.float64))
+    pw = None if pos_weight is None else torch.from_numpy(np.array(pos_weight, np.float64))
+    loss = torch.nn.functional.binary_cross_entropy_with_logits(x, t, weight=w, pos_weight=pw, reduction=reduction)
+    loss.sum().backward()
+    return loss.detach().numpy(), x.grad.numpy()
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("weights", ["none", "weight-full", "weight-row", "pos_weight", "both"])
+@pytest.mark.parametrize("shape", [(8, 13), (3, 4, 33)], ids=["8x13", "3x4x33"])
+def test_matches_torch(reduction, weights, shape, dtype, rng, torch):
+    x = normal(rng, shape, dtype, 4.0)
+    t = rng.random(shape).astype(dtype)
+    C = shape[-1]
+    weight = {"weight-full": rng.uniform(0.1, 2, shape), "weight-row": rng.uniform(0.1, 2, shape[:-1] + (1,)),
+              "both": rng.uniform(0.1, 2, (C,))}.get(weights)
+    pos_weight = rng.uniform(0.2, 5, (C,)) if weights in ("pos_weight", "both") else None
+    weight = None if weight is None else weight.astype(dtype)
+    pos_weight = None if pos_weight is None else pos_weight.astype(dtype)
+    loss, grad = bce(x, t, weight=weight, pos_weight=pos_weight, reduction=reduction, return_grad=True)
+    want_loss, want_grad = torch_bce(torch, x, t, reduction, weight, pos_weight)
+    rtol = 1e-5 if dtype == np.float32 else 1e-10
+    assert np.shape(loss) == np.shape(want_loss)
+    assert np.asarray(loss).dtype == dtype and grad.dtype == dtype
+    np.testing.assert_allclose(loss, want_loss, rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(grad, want_grad, rtol=rtol, atol=rtol * np.abs(want_grad).max())
+
+
+def test_extreme_logits_stay_finite_like_torch(dtype, torch):
+    x = np.array([1e30, -1e30, 80.0, -80.0, 0.0], dtype)
+    t = np.array([1.0, 0.0, 1.0, 0.0, 0.5], dtype)
+    loss, grad = bce(x, t, reduction="none", return_grad=True)
+    want_loss, want_grad = torch_bce(torch, x, t, "none")
+    assert np.isfinite(loss).all() and np.isfinite(grad).all()
+    np.testing.assert_allclose(loss, want_loss, rtol=1e-6, atol=1e-30)
+    np.testing.assert_allclose(grad, want_grad, rtol=1e-6, atol=1e-30)
+
+
+def test_empty_mean_is_zero(dtype):
+    loss, grad = bce(np.zeros((0, 4), dtype), np.zeros((0, 4), dtype), return_grad=True)
+    assert loss == 0 and np.isfinite(loss) and grad.shape == (0, 4)
+
+
+def test_float16_logits(rng):
+    x = normal(rng, (6, 40), np.float16, 3.0)
+    t = rng.random((6, 40)).astype(np.float16)
+    loss, grad = bce(x, t, return_grad=True)
+    assert loss.dtype == np.float16 and grad.dtype == np.float16
+    want_loss, want_grad = ref.binary_cross_entropy_with_logits(x, t)
+    np.testing.assert_allclose(float(loss), want_loss, rtol=2e-3)
+    np.testing.assert_allclose(grad.astype(np.float64), want_grad, rtol=2e-3, atol=1e-7)
+
+
+def test_integer_target_with_float_logits(dtype, rng):
+    x = normal(rng, (5, 7), dtype)
+    t = rng.integers(0, 2, (5, 7))
+    loss = bce(x, t)
+    assert loss.dtype == dtype
+    np.testing.assert_allclose(loss, ref.binary_cross_entropy_with_logits(x, t)[0],
+                               rtol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+@pytest.mark.parametrize("shape", [(7, 33), (300, 4000)], ids=["7x33", "300x4000"])
+def test_grad_out_logits_in_place(shape, dtype, rng):
+    x = normal(rng, shape, dtype, 3.0)
+    t = rng.random(shape).astype(dtype)
+    pw = np.linspace(0.5, 3, shape[-1]).astype(dtype)
+    loss, grad = bce(x, t, pos_weight=pw, return_grad=True)
+    buf = x.copy()
+    loss2, g2 = bce(buf, t, pos_weight=pw, return_grad=True, grad_out=buf)
+    assert g2 is buf and loss2 == loss
+    np.testing.assert_array_equal(buf, grad)
+
+
+def test_grad_out_strided(dtype, rng):
+    x = normal(rng, (5, 30), dtype)
+    t = rng.random((5, 30)).astype(dtype)
+    _, grad = bce(x, t, return_grad=True)
+    big = np.zeros((10, 30), dtype)
+    bce(x, t, return_grad=True, grad_out=big[::-2])
+    np.testing.assert_array_equal(big[::-2], grad)
+    assert (big[::2] == 0).all()

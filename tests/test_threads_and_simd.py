@@ -1,0 +1,244 @@
+"""Threads and SIMD dispatch.
+
+* Every operation of the table gives bitwise identical results for 1, 2 and
+  3 threads and from call to call (reductions in a fixed order).
+* The numeric tests (marker ``numeric``) are re-run in a child pytest under
+  every SIMD level the CPU supports, FASTSOFTMAX_SIMD forcing the level; the
+  child asserts the level really is the forced one (conftest.py).
+* A bad FASTSOFTMAX_SIMD value warns at import; thread defaults come from the
+  environment; show_config reports the configuration.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import fastsoftmax as fs
+from fastsoftmax import _core
+
+import ops
+from conftest import SIMD_CHILD_ENV
+
+TESTS_DIR = Path(__file__).resolve().parent
+ALL_LEVELS = ("scalar", "avx2", "avx512")  # the x86-64 levels of this build
+
+
+def _results_of(op, args, kwargs):
+    r = ops.call_checked(op, args, kwargs)
+    return [np.asarray(v).copy() for v in (r if isinstance(r, tuple) else (r,))]
+
+
+def _assert_bitwise(a, b, what):
+    assert len(a) == len(b)
+    for u, v in zip(a, b):
+        assert u.dtype == v.dtype and u.shape == v.shape
+        assert u.tobytes() == v.tobytes(), what
+
+
+# ---------------------------------------------------------------- threads
+
+@pytest.mark.parametrize("op", ops.OPS, ids=lambda op: op.name)
+def test_thread_count_does_not_change_a_bit(op, dtype, rng, restore_threads):
+    args, kwargs = op.big_sample(rng, dtype)
+    fs.set_num_threads(1)
+    one = _results_of(op, args, kwargs)
+    for n in (2, 3):
+        fs.set_num_threads(n)
+        _assert_bitwise(one, _results_of(op, args, kwargs), f"{op.name}: {n} threads differ from 1")
+    # and call to call
+    _assert_bitwise(one, _results_of(op, args, kwargs), f"{op.name}: a repeated call differs")
+
+
+LONG_SHAPES = [(2, 1_100_000), (1, 600_000), (3, 300_000)]
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax", "logsumexp"])
+@pytest.mark.parametrize("shape", LONG_SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_thread_count_does_not_change_a_bit_on_long_rows(name, shape, rng, restore_threads):
+    # Long rows (and a few long rows) are cut into segments spread over the
+    # threads; the segments must not depend on the thread count.
+    x = ops.normal(rng, shape, np.float64, 3.0)
+    fn = getattr(fs, name)
+    fs.set_num_threads(1)
+    one = np.asarray(fn(x)).copy()
+    for n in (2, 3):
+        fs.set_num_threads(n)
+        assert np.asarray(fn(x)).tobytes() == one.tobytes(), f"{name} {shape}: {n} threads differ"
+
+
+def test_cross_entropy_mean_over_many_rows_is_thread_independent(rng, restore_threads):
+    x = ops.normal(rng, (20000, 37), np.float32, 3.0)
+    t = ops.index_target(rng, (20000,), 37, 0.1)
+    fs.set_num_threads(1)
+    one = fs.cross_entropy(x, t, return_grad=True)
+    fs.set_num_threads(2)
+    two = fs.cross_entropy(x, t, return_grad=True)
+    assert one[0].tobytes() == two[0].tobytes()
+    assert one[1].tobytes() == two[1].tobytes()
+
+
+def test_set_and_get_num_threads(restore_threads):
+    for n in (1, 3, 2):
+        fs.set_num_threads(n)
+        assert fs.get_num_threads() == n
+
+
+def _child_env(**extra):
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("FASTSOFTMAX_SIMD", "FASTSOFTMAX_NUM_THREADS", "OMP_NUM_THREADS")}
+    env.update(extra)
+    return env
+
+
+def _python(code: str, **env) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], env=_child_env(**env), capture_output=True, text=True,
+                          cwd=str(TESTS_DIR), timeout=120)
+
+
+@pytest.mark.skipif(not _core.openmp_enabled(), reason="single-threaded build")
+@pytest.mark.parametrize("env,expected", [({"FASTSOFTMAX_NUM_THREADS": "1"}, 1),
+                                          ({"OMP_NUM_THREADS": "3"}, 3),
+                                          ({"FASTSOFTMAX_NUM_THREADS": "2", "OMP_NUM_THREADS": "5"}, 2)])
+def test_default_thread_count_from_environment(env, expected):
+    r = _python("import fastsoftmax; print(fastsoftmax.get_num_threads())", **env)
+    assert r.returncode == 0, r.stderr
+    assert int(r.stdout) == expected
+
+
+@pytest.mark.skipif(not _core.openmp_enabled(), reason="single-threaded build")
+def test_default_thread_count_is_all_cores():
+    r = _python("import fastsoftmax; print(fastsoftmax.get_num_threads())")
+    assert r.returncode == 0, r.stderr
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert int(r.stdout) == cores
+
+
+# ---------------------------------------------------------------- SIMD levels
+
+def test_simd_levels_reported():
+    supported = list(_core.supported_simd_levels())
+    assert supported[0] == "scalar"
+    assert set(supported) <= set(ALL_LEVELS)
+    assert _core.simd_level() in supported
+
+
+@pytest.mark.numeric
+def test_forced_level_is_active():
+    forced = os.environ.get("FASTSOFTMAX_SIMD")
+    if forced:
+        assert _core.simd_level() == forced
+        assert _core.requested_simd_level() == forced
+    else:
+        # unforced: the best level the CPU runs
+        assert _core.simd_level() == list(_core.supported_simd_levels())[-1]
+
+
+def _levels_for_children():
+    here = _core.simd_level()
+    return [lvl for lvl in _core.supported_simd_levels() if lvl != here]
+
+
+@pytest.mark.skipif(bool(os.environ.get(SIMD_CHILD_ENV)), reason="already a SIMD-level child run")
+@pytest.mark.parametrize("level", _levels_for_children())
+def test_numeric_tests_pass_under_simd_level(level):
+    """The numeric tests under a lower level (this process covers its own)."""
+    env = _child_env(FASTSOFTMAX_SIMD=level, **{SIMD_CHILD_ENV: "1"})
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "numeric",
+                        str(TESTS_DIR)], env=env, capture_output=True, text=True, cwd=str(TESTS_DIR.parent),
+                       timeout=540)
+    tail = (r.stdout + r.stderr)[-6000:]
+    assert r.returncode == 0, f"numeric tests failed under FASTSOFTMAX_SIMD={level}:\n{tail}"
+    assert " passed" in r.stdout, tail
+
+
+_WARN_CODE = """
+import warnings
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    import fastsoftmax
+    from fastsoftmax import _core
+for w in caught:
+    print("WARNING", w.category.__name__, str(w.message))
+print("LEVEL", _core.simd_level())
+"""
+
+
+def _unsupported_levels():
+    return [lvl for lvl in ALL_LEVELS if lvl not in _core.supported_simd_levels()]
+
+
+@pytest.mark.parametrize("value", ["bogus", "neon", "AVX2", *_unsupported_levels()])
+def test_bad_simd_request_warns_and_falls_back_to_the_best_level(value):
+    r = _python(_WARN_CODE, FASTSOFTMAX_SIMD=value)
+    assert r.returncode == 0, r.stderr
+    warnings = [line for line in r.stdout.splitlines() if line.startswith("WARNING")]
+    assert len(warnings) == 1, r.stdout
+    assert warnings[0].startswith("WARNING RuntimeWarning") and "FASTSOFTMAX_SIMD" in warnings[0]
+    assert value in warnings[0]
+    best = list(_core.supported_simd_levels())[-1]
+    assert f"LEVEL {best}" in r.stdout
+
+
+@pytest.mark.parametrize("level", list(_core.supported_simd_levels()))
+def test_valid_simd_request_is_silent_and_honoured(level):
+    r = _python(_WARN_CODE, FASTSOFTMAX_SIMD=level)
+    assert r.returncode == 0, r.stderr
+    assert "WARNING" not in r.stdout, r.stdout
+    assert f"LEVEL {level}" in r.stdout
+
+
+def test_bad_simd_request_is_an_error_under_warnings_as_errors():
+    # With -W error (as this suite runs) the warning surfaces at import.
+    r = subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-c", "import fastsoftmax"],
+                       env=_child_env(FASTSOFTMAX_SIMD="bogus"), capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and "RuntimeWarning" in r.stderr
+
+
+# ---------------------------------------------------------------- configuration
+
+def test_show_config_reports_the_configuration(restore_threads):
+    fs.set_num_threads(3)
+    buf = io.StringIO()
+    fs.show_config(file=buf)
+    text = buf.getvalue()
+    assert fs.__version__ in text
+    assert _core.simd_level() in text
+    assert re.search(r"threads\W+3\b", text), text
+    assert "OpenMP" in text and "CUDA" in text
+
+
+def test_show_config_prints_to_the_current_stdout():
+    # print()'s convention: sys.stdout as it is at call time (redirect_stdout,
+    # Jupyter, pytest's capsys all swap it after import).
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        fs.show_config()
+    assert fs.__version__ in buf.getvalue()
+
+
+def test_version_matches_the_installed_distribution():
+    assert fs.__version__ == metadata.version("fastsoftmax")
+
+
+def test_public_names():
+    expected = {"softmax", "log_softmax", "logsumexp", "softmax_backward", "log_softmax_backward",
+                "cross_entropy", "binary_cross_entropy_with_logits", "set_num_threads", "get_num_threads",
+                "show_config", "__version__"}
+    assert expected <= set(fs.__all__)
+    for name in expected:
+        assert hasattr(fs, name)
+
+
+def test_tests_run_against_the_installed_package():
+    # The suite must exercise the build that pip installed, not python/.
+    pkg = Path(fs.__file__).resolve()
+    assert (TESTS_DIR.parent / "python") not in pkg.parents
