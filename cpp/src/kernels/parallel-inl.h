@@ -11,7 +11,7 @@ constexpr int64_t kFewRows = 64;                // fewer rows than this (more th
 inline bool split_rows(int64_t rows, int64_t n) {
   return n >= kLongRow || (rows < kFewRows && n >= 4 * kSegment);
 }
-constexpr int64_t kStreamBytes = int64_t(8) << 20;  // outputs this large bypass the cache
+constexpr int64_t kStreamBytes = int64_t(24) << 20;  // outputs larger than a typical L3 bypass the cache
 constexpr int64_t kMinParallelElems = int64_t(1) << 15;  // less work than this: one thread
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
