@@ -102,7 +102,14 @@ inline RowStats<T> row_stats(const T* x, const T* b, int64_t n, T s, const Chunk
       if (Store) storeu(ec + j, e);
       return e;
     };
+    // The next chunk's lines are requested while this one's exp work runs,
+    // so its max pass finds them in cache.
+    const char* next = reinterpret_cast<const char*>(xc + CH);
+    const int64_t next_bytes = min64(CH, n - off - CH) * static_cast<int64_t>(sizeof(T));
+    int64_t pf = 0;
     for (i = 0; i + 4 * N <= len; i += 4 * N) {
+      for (const int64_t stop = pf + 4 * N * static_cast<int64_t>(sizeof(T)); pf < stop && pf < next_bytes; pf += 64)
+        __builtin_prefetch(next + pf);
       s0 = s0 + term(i, N);
       s1 = s1 + term(i + N, N);
       s2 = s2 + term(i + 2 * N, N);
