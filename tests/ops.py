@@ -35,6 +35,14 @@ TAIL_LENGTHS = (1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 33, 63, 64, 65, 255, 256, 257,
 # A subset for the heavier ops (losses).
 LOSS_LENGTHS = (1, 2, 7, 8, 9, 16, 17, 33, 257, 511, 512, 513, 1000, 1025, 4097)
 TEMPERATURES = (1.0, 0.5, 3.7)  # 3.7: 1/T is not exact in binary
+# Outputs of at least 24 MiB are written with non-temporal (streaming) stores
+# (kStreamBytes in cpp/src/kernels/parallel-inl.h): the big samples exceed it.
+STREAM_BYTES = 26 << 20
+
+
+def stream_rows(dtype, n: int) -> int:
+    """Rows of n elements whose output is over the streaming-store threshold."""
+    return -(-STREAM_BYTES // (n * np.dtype(dtype).itemsize))
 
 # What the library promises (SPEC section 0), per compute dtype:
 #   RTOL: relative error of softmax / logsumexp (float64: 1e-13, a little
@@ -358,8 +366,7 @@ def _log_softmax_compare(got, want, args, kwargs, dtype):
 
 
 def _softmax_big(rng, dt):
-    # 600 x 4000: 2.4M elements, 9.6 MB in float32 (the streaming-store path)
-    return (normal(rng, (600, 4000), dt, 4.0),), {}
+    return (normal(rng, (stream_rows(dt, 4000), 4000), dt, 4.0),), {}
 
 
 def _temperature_cases(call_args: Callable[[], Tuple[tuple, dict]]) -> List[BadInput]:
@@ -583,7 +590,7 @@ def _backward_bad_inputs() -> List[BadInput]:
 
 def _backward_big(log: bool):
     def big(rng, dt):
-        x = normal(rng, (600, 4000), dt, 3.0)
+        x = normal(rng, (stream_rows(dt, 4000), 4000), dt, 3.0)
         y = (ref.log_softmax if log else ref.softmax)(x).astype(dt)
         return (normal(rng, x.shape, dt), y), {}
     return big
@@ -804,8 +811,9 @@ def _xent_bad_inputs() -> List[BadInput]:
 
 
 def _xent_big(rng, dt):
-    x = normal(rng, (512, 4500), dt, 3.0)
-    return (x, index_target(rng, (512,), 4500, 0.1)), {"return_grad": True, "label_smoothing": 0.1,
+    rows = stream_rows(dt, 4500)
+    x = normal(rng, (rows, 4500), dt, 3.0)
+    return (x, index_target(rng, (rows,), 4500, 0.1)), {"return_grad": True, "label_smoothing": 0.1,
                                                        "weight": np.linspace(0.5, 2.0, 4500).astype(dt),
                                                        "z_loss": 1e-3}
 
@@ -916,7 +924,7 @@ def _bce_bad_inputs() -> List[BadInput]:
 
 
 def _bce_big(rng, dt):
-    x = normal(rng, (300, 2000), dt, 3.0)
+    x = normal(rng, (stream_rows(dt, 2000), 2000), dt, 3.0)
     return (x, rng.random(x.shape).astype(dt)), {"return_grad": True, "pos_weight": np.linspace(0.5, 2, 2000).astype(dt)}
 
 

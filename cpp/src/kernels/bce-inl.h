@@ -1,5 +1,8 @@
-// Binary cross-entropy with logits, element-wise (PyTorch's formula):
-//   l = (1 - t) x + (1 + (pw - 1) t) softplus(-x),   softplus(-x) = log1p(exp(-|x|)) + max(-x, 0)
+// Binary cross-entropy with logits, element-wise. PyTorch's loss
+//   (1 - t) x + (1 + (pw - 1) t) softplus(-x)
+// is computed in the equal form (1 - t) softplus(x) + pw t softplus(-x),
+// which keeps full relative accuracy for x << 0 (no x + softplus(-x)
+// cancellation); softplus(+-x) = log1p(exp(-|x|)) + max(+-x, 0).
 //   dl/dx = (1 - t) + (1 + (pw - 1) t) (sigmoid(x) - 1)
 // times the element weight. Computed in double with libm (log1p keeps
 // softplus exact for large |x|); row sums in double for the reductions.
@@ -18,8 +21,9 @@ void bce(const BceArgs<T>& a) {
       const double wi = a.w ? static_cast<double>(a.w[r * a.ldw + i * a.cw]) : 1.0;
       const double pwi = a.pw ? static_cast<double>(a.pw[r * a.ldpw + i * a.cpw]) : 1.0;
       const double lw = 1.0 + (pwi - 1.0) * ti;
-      const double sp = log1p(exp(-fabs(xi))) + (xi < 0 ? -xi : 0.0);  // softplus(-x)
-      const double l = wi * ((1.0 - ti) * xi + lw * sp);
+      const double l1p = log1p(exp(-fabs(xi)));
+      const double sp_neg = l1p + (xi < 0 ? -xi : 0.0), sp_pos = l1p + (xi > 0 ? xi : 0.0);
+      const double l = wi * ((1.0 - ti) * sp_pos + pwi * ti * sp_neg);
       sum += l;
       if (a.loss) a.loss[r * a.ldl + i] = static_cast<T>(l);
       if (a.grad) {

@@ -6,8 +6,9 @@
 // 2^n built in the exponent bits.
 //  - float: Cephes' degree-7 minimax polynomial (1 + r + r^2 P5(r)).
 //  - double: the Taylor series to degree 13 (remainder < 5e-18 relative).
-// Inputs below ln(smallest normal) give 0 (no denormal results: those are
-// below 1.2e-38 / 2.2e-308, under every tolerance the kernels promise);
+// Inputs below about ln(smallest normal) - 0.35 give exactly 0; between that
+// and ln(smallest normal) the result is a denormal within one denormal
+// spacing of exp(x) (all below 1.2e-38 / 2.2e-308);
 // inputs above the largest finite result give +inf; NaN gives NaN.
 // Measured error against a float64 / mpmath reference over the whole input
 // range (tests/test_exp.py): at most 2 ulp (float) and 2 ulp (double) on
