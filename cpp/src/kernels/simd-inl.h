@@ -25,13 +25,11 @@ template <class T> inline void store_partial(T* p, int64_t k, Vec<T> a) { if (k 
 template <class T> inline Vec<T> operator+(Vec<T> a, Vec<T> b) { return {a.v + b.v}; }
 template <class T> inline Vec<T> operator-(Vec<T> a, Vec<T> b) { return {a.v - b.v}; }
 template <class T> inline Vec<T> operator*(Vec<T> a, Vec<T> b) { return {a.v * b.v}; }
-template <class T> inline Vec<T> operator/(Vec<T> a, Vec<T> b) { return {a.v / b.v}; }
 // a*b+c: no FMA on baseline x86-64, so two roundings here.
 template <class T> inline Vec<T> fmadd(Vec<T> a, Vec<T> b, Vec<T> c) { return {a.v * b.v + c.v}; }
 // max that ignores a NaN in `a` (the kernels propagate NaN through the sums)
 template <class T> inline Vec<T> vmax(Vec<T> a, Vec<T> b) { return {a.v > b.v ? a.v : b.v}; }
 template <class T> inline bool lt(Vec<T> a, Vec<T> b) { return a.v < b.v; }
-template <class T> inline bool eq(Vec<T> a, Vec<T> b) { return a.v == b.v; }
 template <class T> inline bool neq(Vec<T> a, Vec<T> b) { return !(a.v == b.v); }
 template <class T> inline Vec<T> select(bool m, Vec<T> a, Vec<T> b) { return m ? a : b; }
 template <class T> inline T hmax(Vec<T> a) { return a.v; }
@@ -89,8 +87,6 @@ inline Vec<float> operator-(Vec<float> a, Vec<float> b) { return {_mm256_sub_ps(
 inline Vec<double> operator-(Vec<double> a, Vec<double> b) { return {_mm256_sub_pd(a.v, b.v)}; }
 inline Vec<float> operator*(Vec<float> a, Vec<float> b) { return {_mm256_mul_ps(a.v, b.v)}; }
 inline Vec<double> operator*(Vec<double> a, Vec<double> b) { return {_mm256_mul_pd(a.v, b.v)}; }
-inline Vec<float> operator/(Vec<float> a, Vec<float> b) { return {_mm256_div_ps(a.v, b.v)}; }
-inline Vec<double> operator/(Vec<double> a, Vec<double> b) { return {_mm256_div_pd(a.v, b.v)}; }
 inline Vec<float> fmadd(Vec<float> a, Vec<float> b, Vec<float> c) { return {_mm256_fmadd_ps(a.v, b.v, c.v)}; }
 inline Vec<double> fmadd(Vec<double> a, Vec<double> b, Vec<double> c) { return {_mm256_fmadd_pd(a.v, b.v, c.v)}; }
 // maxps returns its second operand when either is NaN: a NaN in `a` is skipped.
@@ -98,8 +94,6 @@ inline Vec<float> vmax(Vec<float> a, Vec<float> b) { return {_mm256_max_ps(a.v, 
 inline Vec<double> vmax(Vec<double> a, Vec<double> b) { return {_mm256_max_pd(a.v, b.v)}; }
 inline Mask<float> lt(Vec<float> a, Vec<float> b) { return {_mm256_cmp_ps(a.v, b.v, _CMP_LT_OQ)}; }
 inline Mask<double> lt(Vec<double> a, Vec<double> b) { return {_mm256_cmp_pd(a.v, b.v, _CMP_LT_OQ)}; }
-inline Mask<float> eq(Vec<float> a, Vec<float> b) { return {_mm256_cmp_ps(a.v, b.v, _CMP_EQ_OQ)}; }
-inline Mask<double> eq(Vec<double> a, Vec<double> b) { return {_mm256_cmp_pd(a.v, b.v, _CMP_EQ_OQ)}; }
 inline Mask<float> neq(Vec<float> a, Vec<float> b) { return {_mm256_cmp_ps(a.v, b.v, _CMP_NEQ_UQ)}; }
 inline Mask<double> neq(Vec<double> a, Vec<double> b) { return {_mm256_cmp_pd(a.v, b.v, _CMP_NEQ_UQ)}; }
 inline Vec<float> select(Mask<float> m, Vec<float> a, Vec<float> b) { return {_mm256_blendv_ps(b.v, a.v, m.v)}; }
@@ -177,16 +171,12 @@ inline Vec<float> operator-(Vec<float> a, Vec<float> b) { return {_mm512_sub_ps(
 inline Vec<double> operator-(Vec<double> a, Vec<double> b) { return {_mm512_sub_pd(a.v, b.v)}; }
 inline Vec<float> operator*(Vec<float> a, Vec<float> b) { return {_mm512_mul_ps(a.v, b.v)}; }
 inline Vec<double> operator*(Vec<double> a, Vec<double> b) { return {_mm512_mul_pd(a.v, b.v)}; }
-inline Vec<float> operator/(Vec<float> a, Vec<float> b) { return {_mm512_div_ps(a.v, b.v)}; }
-inline Vec<double> operator/(Vec<double> a, Vec<double> b) { return {_mm512_div_pd(a.v, b.v)}; }
 inline Vec<float> fmadd(Vec<float> a, Vec<float> b, Vec<float> c) { return {_mm512_fmadd_ps(a.v, b.v, c.v)}; }
 inline Vec<double> fmadd(Vec<double> a, Vec<double> b, Vec<double> c) { return {_mm512_fmadd_pd(a.v, b.v, c.v)}; }
 inline Vec<float> vmax(Vec<float> a, Vec<float> b) { return {_mm512_max_ps(a.v, b.v)}; }
 inline Vec<double> vmax(Vec<double> a, Vec<double> b) { return {_mm512_max_pd(a.v, b.v)}; }
 inline Mask<float> lt(Vec<float> a, Vec<float> b) { return _mm512_cmp_ps_mask(a.v, b.v, _CMP_LT_OQ); }
 inline Mask<double> lt(Vec<double> a, Vec<double> b) { return _mm512_cmp_pd_mask(a.v, b.v, _CMP_LT_OQ); }
-inline Mask<float> eq(Vec<float> a, Vec<float> b) { return _mm512_cmp_ps_mask(a.v, b.v, _CMP_EQ_OQ); }
-inline Mask<double> eq(Vec<double> a, Vec<double> b) { return _mm512_cmp_pd_mask(a.v, b.v, _CMP_EQ_OQ); }
 inline Mask<float> neq(Vec<float> a, Vec<float> b) { return _mm512_cmp_ps_mask(a.v, b.v, _CMP_NEQ_UQ); }
 inline Mask<double> neq(Vec<double> a, Vec<double> b) { return _mm512_cmp_pd_mask(a.v, b.v, _CMP_NEQ_UQ); }
 inline Vec<float> select(Mask<float> m, Vec<float> a, Vec<float> b) { return {_mm512_mask_blend_ps(m, b.v, a.v)}; }
