@@ -94,7 +94,7 @@ def cross_entropy(logits: Any, target: Any, *, weight: Any = None, ignore_index:
     >>> import numpy as np, fastsoftmax as fs
     >>> logits = np.array([[2.0, 0.5, -1.0], [0.0, 0.0, 0.0]])
     >>> round(float(fs.cross_entropy(logits, np.array([0, 2]))), 4)
-    0.7753
+    0.67
     """
     x, compute, result = as_float_array(logits, "logits")
     if x.ndim == 0:
@@ -177,7 +177,7 @@ def binary_cross_entropy_with_logits(logits: Any, target: Any, *, weight: Any = 
     --------
     >>> import numpy as np, fastsoftmax as fs
     >>> round(float(fs.binary_cross_entropy_with_logits(np.array([0.0, 2.0]), np.array([1.0, 0.0]))), 4)
-    1.4197
+    1.41
     """
     x, compute, result = as_float_array(logits, "logits")
     t, t_compute, _ = as_float_array(target, "target")
