@@ -104,10 +104,11 @@ inline void write_range(T* y, int64_t lo, int64_t hi, const VecF& vec, const One
   for (; i < hi; ++i) y[i] = one(i);
 }
 
+// The same with the streaming choice made at run time.
 template <class T, class VecF, class OneF>
-inline void write_row(bool stream_it, T* y, int64_t n, const VecF& vec, const OneF& one) {
-  if (stream_it) write_range<true>(y, 0, n, vec, one);
-  else write_range<false>(y, 0, n, vec, one);
+inline void write_range(bool stream_it, T* y, int64_t lo, int64_t hi, const VecF& vec, const OneF& one) {
+  if (stream_it) write_range<true>(y, lo, hi, vec, one);
+  else write_range<false>(y, lo, hi, vec, one);
 }
 
 template <class T>

@@ -171,3 +171,10 @@ inline void write_range_chunked(T* y, int64_t lo, int64_t hi, const T* fac, cons
   }
   for (; i < hi; ++i) y[i] = one(i, fac[i / CH]);
 }
+
+template <class T, class VecF, class OneF>
+inline void write_range_chunked(bool stream_it, T* y, int64_t lo, int64_t hi, const T* fac, const VecF& vec,
+                                const OneF& one) {
+  if (stream_it) write_range_chunked<true>(y, lo, hi, fac, vec, one);
+  else write_range_chunked<false>(y, lo, hi, fac, vec, one);
+}

@@ -14,37 +14,48 @@
 // rounding of the argument x s - M, as in any float implementation).
 #pragma once
 
+// (M, S) for each of `count` rows or row pieces, in one allocation.
+template <class T>
+struct RowTotals {
+  Buffer buf;
+  double* S;
+  T* M;
+  explicit RowTotals(int64_t count)
+      : buf(static_cast<size_t>(count) * (sizeof(double) + sizeof(T))),
+        S(buf.at<double>(0)),
+        M(buf.at<T>(static_cast<size_t>(count) * sizeof(double))) {}
+};
+
 // Row (M, S) for rows split into segments: per-segment partials, then a
 // combination in segment order (the same for any thread count).
 template <bool HasB, class T>
 inline void segmented_stats(const T* x, int64_t ldx, const T* b, int64_t ldb, int64_t rows, int64_t n,
-                            T s, T* rowM, double* rowS) {
+                            T s, RowTotals<T>& out) {
   const int64_t nseg = ceil_div(n, kSegment), items = rows * nseg;
   const int nt = threads_for(items, rows * n);
   const size_t stride = ChunkArrays<T>::bytes(kSegment, false);
-  Buffer work(stride * nt), part(static_cast<size_t>(items) * (sizeof(T) + sizeof(double)));
-  double* pS = part.at<double>(0);
-  T* pM = part.at<T>(static_cast<size_t>(items) * sizeof(double));
+  Buffer work(stride * nt);
+  RowTotals<T> part(items);
   parallel_for(items, nt, [&](int tid, int64_t it) {
     const int64_t r = it / nseg, off = (it % nseg) * kSegment;
     const ChunkArrays<T> w = ChunkArrays<T>::carve(work, stride, tid, kSegment, false);
     RowStats<T> st = row_stats<false, HasB>(x + r * ldx + off, HasB ? b + r * ldb + off : nullptr,
                                             min64(kSegment, n - off), s, w);
-    pM[it] = st.M;
-    pS[it] = st.S;
+    part.M[it] = st.M;
+    part.S[it] = st.S;
   });
   const T ninf = -T(HUGE_VAL);
   for (int64_t r = 0; r < rows; ++r) {
     T M = ninf;
-    for (int64_t k = 0; k < nseg; ++k) if (pM[r * nseg + k] > M) M = pM[r * nseg + k];
+    for (int64_t k = 0; k < nseg; ++k) if (part.M[r * nseg + k] > M) M = part.M[r * nseg + k];
     double S = 0.0;
     for (int64_t k = 0; k < nseg; ++k) {
-      const T m = pM[r * nseg + k];
+      const T m = part.M[r * nseg + k];
       const double f = m == ninf ? 0.0 : exp(static_cast<double>(m) - static_cast<double>(M));
-      S += pS[r * nseg + k] * f;
+      S += part.S[r * nseg + k] * f;
     }
-    rowM[r] = M;
-    rowS[r] = S;
+    out.M[r] = M;
+    out.S[r] = S;
   }
 }
 
@@ -90,40 +101,47 @@ void softmax(const SoftmaxArgs<T>& a) {
             const V vlogS = set1(shift[(worker * 2 + slot) * 2 + 1]);
             auto vec = [&](int64_t i) { return loadu(x + i) * vs + vM - vlogS; };
             auto one = [&](int64_t i) { return first(set1(x[i]) * vs + vM - vlogS); };
-            if (st) write_range<true>(y, lo, hi, vec, one); else write_range<false>(y, lo, hi, vec, one);
+            write_range(st, y, lo, hi, vec, one);
           } else {
             const ChunkArrays<T> w = slot_arrays(worker, slot);
             auto vec = [&](int64_t i, V f) { return loadu(w.exps + i) * f; };
             auto one = [&](int64_t i, T f) { return first(set1(w.exps[i]) * set1(f)); };
-            if (st) write_range_chunked<true>(y, lo, hi, w.ref, vec, one);
-            else write_range_chunked<false>(y, lo, hi, w.ref, vec, one);
+            write_range_chunked(st, y, lo, hi, w.ref, vec, one);
           }
         });
     return;
   }
-  Buffer stats(static_cast<size_t>(rows) * (sizeof(T) + sizeof(double)));
-  T* rowM = stats.at<T>(static_cast<size_t>(rows) * sizeof(double));
-  double* rowS = stats.at<double>(0);
-  segmented_stats<false>(a.x, a.ldx, static_cast<const T*>(nullptr), 0, rows, n, s, rowM, rowS);
+  RowTotals<T> totals(rows);
+  segmented_stats<false>(a.x, a.ldx, static_cast<const T*>(nullptr), 0, rows, n, s, totals);
   const int64_t nseg = ceil_div(n, kSegment), items = rows * nseg;
   parallel_for(items, threads_for(items, rows * n), [&](int, int64_t it) {
     const int64_t r = it / nseg, off = (it % nseg) * kSegment, len = min64(kSegment, n - off);
     const T* x = a.x + r * a.ldx + off;
     T* y = a.y + r * a.ldy + off;
-    const T M = rowM[r];
+    const T M = totals.M[r];
     const V vM = set1(-M);
     if (a.log) {
-      const T logS = static_cast<T>(log(rowS[r]));
+      const T logS = static_cast<T>(log(totals.S[r]));
       const V vlogS = set1(logS);
-      write_row(st, y, len, [&](int64_t i) { return loadu(x + i) * vs + vM - vlogS; },
+      write_range(st, y, 0, len, [&](int64_t i) { return loadu(x + i) * vs + vM - vlogS; },
                 [&](int64_t i) { return first(set1(x[i]) * vs + vM - vlogS); });
     } else {
-      const T inv = static_cast<T>(1.0 / rowS[r]);
+      const T inv = static_cast<T>(1.0 / totals.S[r]);
       const V vinv = set1(inv);
-      write_row(st, y, len, [&](int64_t i) { return vexp_bounded(loadu(x + i) * vs + vM) * vinv; },
+      write_range(st, y, 0, len, [&](int64_t i) { return vexp_bounded(loadu(x + i) * vs + vM) * vinv; },
                 [&](int64_t i) { return first(vexp_bounded(set1(x[i]) * vs + vM) * vinv); });
     }
   });
+}
+
+// log|S| + M and sign(S); a negative sum is NaN unless its sign is asked for.
+template <class T>
+inline void logsumexp_finish(T M, double S, T* out, T* sign) {
+  const double sg = S > 0 ? 1.0 : (S < 0 ? -1.0 : (S == 0 ? 0.0 : S));
+  double v = static_cast<double>(M) + log(fabs(S));
+  if (!sign && sg < 0) v = NAN;
+  *out = static_cast<T>(v);
+  if (sign) *sign = static_cast<T>(sg);
 }
 
 // SciPy's rule for a row holding +inf: reference 0, sum in double.
@@ -135,20 +153,7 @@ inline void logsumexp_inf_row(const T* x, const T* b, int64_t n, T s, T* out, T*
     if (bi == 0.0) continue;
     acc += bi * exp(static_cast<double>(x[i]) * static_cast<double>(s));
   }
-  const double sg = acc > 0 ? 1.0 : (acc < 0 ? -1.0 : (acc == 0 ? 0.0 : acc));
-  double v = log(fabs(acc));
-  if (!sign && sg < 0) v = NAN;
-  *out = static_cast<T>(v);
-  if (sign) *sign = static_cast<T>(sg);
-}
-
-template <class T>
-inline void logsumexp_finish(T M, double S, T* out, T* sign) {
-  const double sg = S > 0 ? 1.0 : (S < 0 ? -1.0 : (S == 0 ? 0.0 : S));
-  double v = static_cast<double>(M) + log(fabs(S));
-  if (!sign && sg < 0) v = NAN;
-  *out = static_cast<T>(v);
-  if (sign) *sign = static_cast<T>(sg);
+  logsumexp_finish(T(0), acc, out, sign);
 }
 
 template <bool HasB, class T>
@@ -171,11 +176,9 @@ void logsumexp_impl(const LogSumExpArgs<T>& a) {
     });
     return;
   }
-  Buffer stats(static_cast<size_t>(rows) * (sizeof(T) + sizeof(double)));
-  T* rowM = stats.at<T>(static_cast<size_t>(rows) * sizeof(double));
-  double* rowS = stats.at<double>(0);
-  segmented_stats<HasB>(a.x, a.ldx, a.b, a.ldb, rows, n, s, rowM, rowS);
-  for (int64_t r = 0; r < rows; ++r) finish(r, rowM[r], rowS[r]);
+  RowTotals<T> totals(rows);
+  segmented_stats<HasB>(a.x, a.ldx, a.b, a.ldb, rows, n, s, totals);
+  for (int64_t r = 0; r < rows; ++r) finish(r, totals.M[r], totals.S[r]);
 }
 
 template <class T>
@@ -228,12 +231,12 @@ void softmax_backward(const SoftmaxBackwardArgs<T>& a) {
     if (a.log) {
       const T sg = static_cast<T>(chunked_sum<T>(n, [&](int64_t i, int64_t left) { return load_n(g + i, left); }));
       const V vsg = set1(sg);
-      write_row(st, dx, n, [&](int64_t i) { return (loadu(g + i) - vexp(loadu(y + i)) * vsg) * vs; },
+      write_range(st, dx, 0, n, [&](int64_t i) { return (loadu(g + i) - vexp(loadu(y + i)) * vsg) * vs; },
                 [&](int64_t i) { return first((set1(g[i]) - vexp(set1(y[i])) * vsg) * vs); });
     } else {
       const T dot = static_cast<T>(chunked_sum<T>(n, [&](int64_t i, int64_t left) { return load_n(g + i, left) * load_n(y + i, left); }));
       const V vdot = set1(dot);
-      write_row(st, dx, n, [&](int64_t i) { return loadu(y + i) * (loadu(g + i) - vdot) * vs; },
+      write_range(st, dx, 0, n, [&](int64_t i) { return loadu(y + i) * (loadu(g + i) - vdot) * vs; },
                 [&](int64_t i) { return first(set1(y[i]) * (set1(g[i]) - vdot) * vs); });
     }
   });

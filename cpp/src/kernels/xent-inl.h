@@ -107,7 +107,7 @@ void cross_entropy(const CrossEntropyArgs<T>& a) {
     if (rs.ignored) {
       auto zero = [&](int64_t) { return set1(T(0)); };
       auto zero1 = [&](int64_t) { return T(0); };
-      if (st) write_range<true>(g, lo, hi, zero, zero1); else write_range<false>(g, lo, hi, zero, zero1);
+      write_range(st, g, lo, hi, zero, zero1);
       return;
     }
     const ChunkArrays<T> w = slot_arrays(worker, slot);
@@ -125,8 +125,7 @@ void cross_entropy(const CrossEntropyArgs<T>& a) {
         if (wt) tq = tq * set1(wt[i]);
         return first(set1(e[i]) * set1(f) - tq);
       };
-      if (st) write_range_chunked<true>(g, lo, hi, w.ref, vec, one);
-      else write_range_chunked<false>(g, lo, hi, w.ref, vec, one);
+      write_range_chunked(st, g, lo, hi, w.ref, vec, one);
       return;
     }
     const int64_t t = rs.target;
@@ -143,8 +142,7 @@ void cross_entropy(const CrossEntropyArgs<T>& a) {
       if (i == t) v = v - vhit;
       return first(v);
     };
-    if (st) write_range_chunked<true>(g, lo, hi, w.ref, vec, one);
-    else write_range_chunked<false>(g, lo, hi, w.ref, vec, one);
+    write_range_chunked(st, g, lo, hi, w.ref, vec, one);
   };
 
   if (want_grad) {
