@@ -2,8 +2,9 @@
 dense sample of the whole input range, special values, and lane
 consistency (a value gets the same bits in a full vector and in a tail).
 
-Bounds asserted: <= 2 ULP for float32 and float64 (the kernel's header
-documents 2 and 2). References: float64 exp for float32 (its error is far
+Bounds asserted (the kernel's header documents them): float32 <= 2.5 + |x|/20
+ULP (the |x| term is the rounding of ln 2 to float in the one-step
+reduction), float64 <= 2 ULP. References: float64 exp for float32 (its error is far
 below a float32 ulp); extended precision (np.longdouble, 64-bit mantissa on
 x86-64) for float64, itself checked against mpmath on a subsample.
 """
@@ -14,7 +15,8 @@ import pytest
 
 from fastsoftmax import _core
 
-MAX_ULP = {np.float32: 2.0, np.float64: 2.0}
+MAX_ULP = {np.float32: 2.5, np.float64: 2.0}
+ULP_PER_UNIT_X = {np.float32: 1 / 20, np.float64: 0.0}
 RANGE = {np.float32: (-87.3, 88.3), np.float64: (-708.0, 709.0)}
 N = 1_000_000
 
@@ -51,9 +53,10 @@ def test_float32_ulp_error(rng):
     got = vexp(x).astype(np.float64)
     want = np.exp(x.astype(np.float64))
     err = np.abs(got - want) / ulp_of(want, 24)
-    worst = int(np.argmax(err))
-    assert err.max() <= MAX_ULP[np.float32], (
-        f"float32 exp: {err.max():.3f} ulp at x={x[worst]!r} (got {got[worst]!r}, want {want[worst]!r})")
+    excess = err - (MAX_ULP[np.float32] + ULP_PER_UNIT_X[np.float32] * np.abs(x))
+    worst = int(np.argmax(excess))
+    assert excess.max() <= 0, (
+        f"float32 exp: {err[worst]:.3f} ulp at x={x[worst]!r} (got {got[worst]!r}, want {want[worst]!r})")
 
 
 def _reference_exp_float64(x: np.ndarray):
@@ -126,13 +129,14 @@ def test_special_values(dtype):
 @pytest.mark.numeric
 def test_float32_results_below_the_smallest_normal_are_zero_or_denormal_accurate():
     # documented: below ln(2**-126) = -87.3365 the result is 0 or, down to
-    # about -87.68, a denormal within one denormal spacing of exp(x)
+    # about -87.68, a denormal within three denormal spacings of exp(x)
+    # (the float relative error, 2.5 + 87/20 ulp, is 2.3 spacings there)
     x = np.array([-87.35, -87.5, -87.6, -87.7, -90.0, -100.0, -104.0, -200.0, -1e10], np.float32)
     y = vexp(x).astype(np.float64)
     want = np.exp(x.astype(np.float64))
     assert (y < np.finfo(np.float32).tiny).all()
     above = x > -87.7
-    np.testing.assert_allclose(y[above], want[above], rtol=0, atol=2.0 ** -149 * 1.5)
+    np.testing.assert_allclose(y[above], want[above], rtol=0, atol=2.0 ** -149 * 3)
     assert (y[~above] == 0.0).all()
 
 

@@ -2,10 +2,12 @@
 //
 // Each thread owns a contiguous block of rows and two slots of work arrays.
 // While row r's statistics are computed chunk by chunk (into one slot),
-// chunk c of row r-1's output is written (from the other slot) right after
-// chunk c of row r: the stores, streamed past the cache for large outputs,
-// then overlap the exp arithmetic instead of following it. The arithmetic
-// per element is unchanged, so the numbers are those of a plain row loop.
+// chunk c of row r-1's output is written (from the other slot) inside the
+// exp loop of chunk c of row r, four vectors per step: the exp arithmetic
+// keeps the multiply-add units busy while the loads, multiplies and stores
+// (streamed past the cache for large outputs) fill the other ports. The
+// arithmetic per element is unchanged, so the numbers are those of a plain
+// row loop.
 #pragma once
 
 // End of the output range of chunk k (of nch) in row y: a vector-aligned
@@ -18,25 +20,114 @@ inline int64_t range_bound(const T* y, int64_t k, int64_t nch, int64_t n) {
   return k * chunk_len<T>() - static_cast<int64_t>((reinterpret_cast<uintptr_t>(y) / sizeof(T)) % Vec<T>::N);
 }
 
-// stats(worker, r, slot, hook): compute row r into slot, calling hook(c)
-// after chunk c (every c in [0, nch) exactly once, also for a row it skips).
-// emit(worker, r, slot, c): write chunk c's output range of row r.
-template <class Stats, class Emit>
-inline void pipelined_rows(int64_t rows, int64_t nch, int nt, const Stats& stats, const Emit& emit) {
+// The factor vector for element i when chunk c's elements are scaled by
+// f[c], for a vector that straddles two chunks.
+template <class T>
+inline Vec<T> straddling_factor(const T* f, int64_t i) {
+  constexpr int64_t N = Vec<T>::N, CH = chunk_len<T>();
+  alignas(64) T tmp[N];
+  for (int64_t j = 0; j < N; ++j) tmp[j] = f[(i + j) / CH];
+  return loadu(tmp);
+}
+
+// What row_stats calls when no output is pending.
+struct NoWriter {
+  void begin(int64_t) {}
+  void step() {}
+  void finish() {}
+  void write_all() {}
+};
+
+// Writes one row's output y[0, n), chunk range by chunk range:
+// begin(c) starts chunk c's range (range_bound), step() writes up to four
+// vectors of it, finish() writes what is left. vec(i, f) gives the vector at
+// element i and one(i, f) element i alone, f being the chunk's factor fac[c]
+// (null fac: the factor is unused). With Stream, full vectors go through
+// non-temporal stores at aligned addresses; vec(i) must give the same
+// numbers as one(i) lane by lane, so the alignment of y never changes a
+// result.
+template <bool Stream, class T, class VecF, class OneF>
+struct ChunkWriter {
+  static constexpr int64_t N = Vec<T>::N, CH = chunk_len<T>();
+  T* y;
+  int64_t n, nch;
+  const T* fac;
+  VecF vec;
+  OneF one;
+  int64_t pos = 0, hi = 0;
+  Vec<T> f = set1(T(0));
+
+  T factor(int64_t i) const { return fac ? fac[i / CH] : T(0); }
+  void begin(int64_t c) {
+    pos = range_bound(y, c, nch, n);
+    hi = range_bound(y, c + 1, nch, n);
+    if (Stream && pos == 0) {
+      const int64_t head = min64(aligned_head(y), hi);
+      for (; pos < head; ++pos) y[pos] = one(pos, factor(pos));
+    }
+    if (pos < c * CH && pos + N <= hi) {  // starts in chunk c-1
+      put<Stream>(y + pos, vec(pos, fac ? straddling_factor(fac, pos) : f));
+      pos += N;
+    }
+    f = set1(factor(c * CH));
+  }
+  void step() {
+    if (pos + 4 * N > hi) return;
+    put<Stream>(y + pos, vec(pos, f));
+    put<Stream>(y + pos + N, vec(pos + N, f));
+    put<Stream>(y + pos + 2 * N, vec(pos + 2 * N, f));
+    put<Stream>(y + pos + 3 * N, vec(pos + 3 * N, f));
+    pos += 4 * N;
+  }
+  void finish() {
+    for (; pos + N <= hi; pos += N) put<Stream>(y + pos, vec(pos, f));
+    for (; pos < hi; ++pos) y[pos] = one(pos, factor(pos));
+  }
+  void write_all() {
+    for (int64_t c = 0; c < nch; ++c) {
+      begin(c);
+      finish();
+    }
+  }
+};
+
+template <bool Stream, class T, class VecF, class OneF>
+inline ChunkWriter<Stream, T, VecF, OneF> chunk_writer(T* y, int64_t n, const T* fac, const VecF& vec,
+                                                       const OneF& one) {
+  return {y, n, ceil_div(n, chunk_len<T>()), fac, vec, one};
+}
+
+// A compile-time flag (for generic lambdas: body(Flag<true>()) and
+// decltype(flag)::value).
+template <bool B>
+struct Flag {
+  static constexpr bool value = B;
+};
+
+template <class Body>
+inline void with_flag(bool b, const Body& body) {
+  if (b) body(Flag<true>());
+  else body(Flag<false>());
+}
+
+// stats(worker, r, slot, writer): compute row r into slot, calling
+// writer.begin(c) / step() / finish() during chunk c (row_stats does).
+// writer_for(worker, r, slot): the ChunkWriter of row r's output from slot.
+template <class Stats, class WriterFor>
+inline void pipelined_rows(int64_t rows, int nt, const Stats& stats, const WriterFor& writer_for) {
   parallel_for(nt, nt, [&](int, int64_t worker_index) {
     const int worker = static_cast<int>(worker_index);
     const int64_t r0 = rows * worker / nt, r1 = rows * (worker + 1) / nt;
-    int64_t prev = -1;
-    int prev_slot = 0;
     for (int64_t r = r0; r < r1; ++r) {
       const int slot = static_cast<int>((r - r0) & 1);
-      stats(worker, r, slot, [&](int64_t c) {
-        if (prev >= 0) emit(worker, prev, prev_slot, c);
-      });
-      prev = r;
-      prev_slot = slot;
+      if (r == r0) {
+        NoWriter none;
+        stats(worker, r, slot, none);
+      } else {
+        auto previous = writer_for(worker, r - 1, slot ^ 1);
+        stats(worker, r, slot, previous);
+      }
     }
-    if (prev >= 0)
-      for (int64_t c = 0; c < nch; ++c) emit(worker, prev, prev_slot, c);
+    if (r1 > r0) writer_for(worker, r1 - 1, static_cast<int>((r1 - 1 - r0) & 1)).write_all();
   });
 }

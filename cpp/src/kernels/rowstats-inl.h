@@ -2,9 +2,10 @@
 //
 // The row is cut into chunks of chunk_len<T>() elements (Milakov &
 // Gimelshein 2018's online normaliser, at chunk granularity): each chunk is
-// read from memory once for its max m_c, then exp(x*s - m_c) is summed from
-// L1 while the prefetcher brings the next chunk in, so the exp work overlaps
-// the memory traffic. Chunk sums are combined in double:
+// read from memory once for its max m_c (inside the exp loop of chunk c-2),
+// then exp(x*s - m_c) is summed from L1 while chunk c+3 is prefetched, so
+// the exp work overlaps the memory traffic. Chunk sums are
+// combined in double:
 //   S = sum_c S_c * exp(m_c - M),
 // with exp(m_c - M) computed in double from exact differences. A float32
 // chunk sum adds at most 16 terms per accumulator lane, so S has a relative
@@ -62,62 +63,114 @@ inline Vec<T> masked_x(const T* x, const T* b, int64_t i, int64_t left) {
   return v;
 }
 
-struct NoHook {
-  void operator()(int64_t) const {}
+// The 1/temperature factor on each logit. UnitScale (temperature 1: the
+// common case, and cross-entropy's only one) spends no multiply on it; x * 1
+// is x, so both give the same bits.
+template <class T>
+struct UnitScale {
+  static constexpr T s = T(1);
+  Vec<T> operator()(Vec<T> x) const { return x; }
+};
+template <class T>
+struct Scale {
+  T s;
+  Vec<T> vs;
+  Vec<T> operator()(Vec<T> x) const { return x * vs; }
 };
 
-// after_chunk(c) runs once chunk c is done: the pipelined row loop
-// (pipeline-inl.h) writes the previous row's output there.
-template <bool Store, bool HasB, class T, class Hook = NoHook>
-inline RowStats<T> row_stats(const T* x, const T* b, int64_t n, T s, const ChunkArrays<T>& w,
-                             const Hook& after_chunk = Hook()) {
+// body(scale) with the scale type matching s.
+template <class T, class Body>
+inline void with_scale(T s, const Body& body) {
+  if (s == T(1)) body(UnitScale<T>());
+  else body(Scale<T>{s, set1(s)});
+}
+
+// Max of one chunk's x (b == 0 excluded), four vectors per group, the tail
+// into m0; the same grouping wherever it runs, so the same bits (max of -0
+// and +0 depends on the order).
+template <bool HasB, class T>
+struct ChunkMax {
+  Vec<T> m0 = set1(-T(HUGE_VAL)), m1 = m0, m2 = m0, m3 = m0;
+  void group(const T* x, const T* b, int64_t i) {
+    constexpr int64_t N = Vec<T>::N;
+    m0 = vmax(masked_x<HasB>(x, b, i, N), m0);
+    m1 = vmax(masked_x<HasB>(x, b, i + N, N), m1);
+    m2 = vmax(masked_x<HasB>(x, b, i + 2 * N, N), m2);
+    m3 = vmax(masked_x<HasB>(x, b, i + 3 * N, N), m3);
+  }
+  // the groups and vectors of [i, len) not yet done
+  void rest(const T* x, const T* b, int64_t i, int64_t len) {
+    constexpr int64_t N = Vec<T>::N;
+    for (; i + 4 * N <= len; i += 4 * N) group(x, b, i);
+    for (; i < len; i += N) m0 = vmax(masked_x<HasB>(x, b, i, len - i), m0);
+  }
+  T value() const { return hmax(vmax(vmax(m0, m1), vmax(m2, m3))); }
+};
+
+// One pass over the row, chunk by chunk. Chunk c's exp loop also takes the
+// max of chunk c+2 (two ahead, so that no chunk waits for its own max to
+// be reduced) and, through `out`, writes chunk c of the previous row's
+// output (pipeline-inl.h): the exp arithmetic binds the multiply-add units,
+// and the loads, max and stores fill the other ports.
+template <bool Store, bool HasB, class T, class Sc, class Writer>
+inline RowStats<T> row_stats(const T* x, const T* b, int64_t n, const Sc& scale, const ChunkArrays<T>& w,
+                             Writer& out) {
   using V = Vec<T>;
-  constexpr int64_t N = V::N, CH = chunk_len<T>();
+  constexpr int64_t N = V::N, CH = chunk_len<T>(), kAhead = 2;
   const T ninf = -T(HUGE_VAL);
   const int64_t nch = ceil_div(n, CH);
-  const V vs = set1(s);
+  auto chunk_length = [&](int64_t c) { return c < nch ? min64(CH, n - c * CH) : int64_t(0); };
   T M = ninf;
+  T pending[kAhead] = {ninf, ninf};  // maxima of chunks c and c+1
+  for (int64_t k = 0; k < kAhead && k < nch; ++k) {
+    ChunkMax<HasB, T> mk;
+    mk.rest(x + k * CH, HasB ? b + k * CH : nullptr, 0, chunk_length(k));
+    pending[k] = mk.value();
+  }
   for (int64_t c = 0; c < nch; ++c) {
-    const int64_t off = c * CH, len = min64(CH, n - off);
+    const int64_t off = c * CH, len = chunk_length(c);
     const T* xc = x + off;
     const T* bc = HasB ? b + off : nullptr;
-    V m0 = set1(ninf), m1 = m0, m2 = m0, m3 = m0;
-    int64_t i = 0;
-    for (; i + 4 * N <= len; i += 4 * N) {
-      m0 = vmax(masked_x<HasB>(xc, bc, i, N), m0);
-      m1 = vmax(masked_x<HasB>(xc, bc, i + N, N), m1);
-      m2 = vmax(masked_x<HasB>(xc, bc, i + 2 * N, N), m2);
-      m3 = vmax(masked_x<HasB>(xc, bc, i + 3 * N, N), m3);
-    }
-    for (; i < len; i += N) m0 = vmax(masked_x<HasB>(xc, bc, i, len - i), m0);
-    const T ref = hmax(vmax(vmax(m0, m1), vmax(m2, m3))) * s;
+    const T ref = pending[0] * scale.s;
     w.ref[c] = ref;
     if (ref > M) M = ref;
     const V neg_ref = set1(ref == ninf ? T(0) : -ref);
     V s0 = set1(T(0)), s1 = s0, s2 = s0, s3 = s0;
     T* ec = Store ? w.exps + off : nullptr;
     auto term = [&](int64_t j, int64_t left) {
-      V e = vexp_bounded(masked_x<HasB>(xc, bc, j, left) * vs + neg_ref);
+      V e = vexp_bounded(scale(masked_x<HasB>(xc, bc, j, left)) + neg_ref);
       if (HasB) e = e * (left >= N ? loadu(bc + j) : load_partial(bc + j, left, T(0)));
       if (Store) storeu(ec + j, e);
       return e;
     };
-    // The next chunk's lines are requested while this one's exp work runs,
-    // so its max pass finds them in cache.
-    const char* next = reinterpret_cast<const char*>(xc + CH);
-    const int64_t next_bytes = min64(CH, n - off - CH) * static_cast<int64_t>(sizeof(T));
-    int64_t pf = 0;
-    for (i = 0; i + 4 * N <= len; i += 4 * N) {
-      for (const int64_t stop = pf + 4 * N * static_cast<int64_t>(sizeof(T)); pf < stop && pf < next_bytes; pf += 64)
-        __builtin_prefetch(next + pf);
+    // Chunk c+2 is read here for its max; the lines of the chunk after it
+    // are requested now, so that they are in cache by then.
+    const T* xn = xc + kAhead * CH;
+    const T* bn = HasB ? bc + kAhead * CH : nullptr;
+    const int64_t next_len = chunk_length(c + kAhead);
+    const int64_t next_groups = next_len / (4 * N) * (4 * N);
+    const T* ahead = xn + CH;  // may point past the row: prefetches never fault
+    ChunkMax<HasB, T> next;
+    out.begin(c);
+    int64_t i = 0;
+    for (; i + 4 * N <= len; i += 4 * N) {
+      for (int64_t line = 0; line < 4 * N; line += 64 / static_cast<int64_t>(sizeof(T)))
+        __builtin_prefetch(ahead + i + line);
       s0 = s0 + term(i, N);
       s1 = s1 + term(i + N, N);
       s2 = s2 + term(i + 2 * N, N);
       s3 = s3 + term(i + 3 * N, N);
+      if (i < next_groups) next.group(xn, bn, i);
+      out.step();
     }
     for (; i < len; i += N) s0 = s0 + term(i, len - i);
+    pending[0] = pending[1];
+    if (next_len > 0) {
+      next.rest(xn, bn, min64(i, next_groups), next_len);
+      pending[1] = next.value();
+    }
+    out.finish();
     w.csum[c] = hsum((s0 + s1) + (s2 + s3));
-    after_chunk(c);
   }
   // fac[c] = exp(m_c - M) in double; 0 for chunks without a finite max.
   if (nch == 1) {
@@ -139,42 +192,8 @@ inline RowStats<T> row_stats(const T* x, const T* b, int64_t n, T s, const Chunk
   return {M, S};
 }
 
-// The factor vector for element i when chunk c's elements are scaled by
-// f[c], for a vector that straddles two chunks.
-template <class T>
-inline Vec<T> straddling_factor(const T* f, int64_t i) {
-  constexpr int64_t N = Vec<T>::N, CH = chunk_len<T>();
-  alignas(64) T tmp[N];
-  for (int64_t j = 0; j < N; ++j) tmp[j] = f[(i + j) / CH];
-  return loadu(tmp);
-}
-
-// Writes y[lo, hi) for outputs scaled per chunk: vec(i, fv) and one(i, f)
-// get the chunk's factor, hoisted out of the inner loop. lo is 0 or a
-// vector-aligned index of y (see range_bound).
-template <bool Stream, class T, class VecF, class OneF>
-inline void write_range_chunked(T* y, int64_t lo, int64_t hi, const T* fac, const VecF& vec, const OneF& one) {
-  constexpr int64_t N = Vec<T>::N, CH = chunk_len<T>();
-  int64_t i = lo;
-  if (Stream && i == 0) {
-    const int64_t head = min64(aligned_head<T>(y), hi);
-    for (; i < head; ++i) y[i] = one(i, fac[i / CH]);
-  }
-  while (i + N <= hi) {
-    const int64_t end = min64((i / CH + 1) * CH, hi);
-    const Vec<T> f = set1(fac[i / CH]);
-    for (; i + N <= end; i += N) put<Stream>(y + i, vec(i, f));
-    if (i < end && i + N <= hi) {
-      put<Stream>(y + i, vec(i, straddling_factor(fac, i)));
-      i += N;
-    }
-  }
-  for (; i < hi; ++i) y[i] = one(i, fac[i / CH]);
-}
-
-template <class T, class VecF, class OneF>
-inline void write_range_chunked(bool stream_it, T* y, int64_t lo, int64_t hi, const T* fac, const VecF& vec,
-                                const OneF& one) {
-  if (stream_it) write_range_chunked<true>(y, lo, hi, fac, vec, one);
-  else write_range_chunked<false>(y, lo, hi, fac, vec, one);
+template <bool Store, bool HasB, class T, class Sc>
+inline RowStats<T> row_stats(const T* x, const T* b, int64_t n, const Sc& scale, const ChunkArrays<T>& w) {
+  NoWriter none;
+  return row_stats<Store, HasB>(x, b, n, scale, w, none);
 }

@@ -28,9 +28,9 @@ struct RowTotals {
 
 // Row (M, S) for rows split into segments: per-segment partials, then a
 // combination in segment order (the same for any thread count).
-template <bool HasB, class T>
+template <bool HasB, class T, class Sc>
 inline void segmented_stats(const T* x, int64_t ldx, const T* b, int64_t ldb, int64_t rows, int64_t n,
-                            T s, RowTotals<T>& out) {
+                            const Sc& scale, RowTotals<T>& out) {
   const int64_t nseg = ceil_div(n, kSegment), items = rows * nseg;
   const int nt = threads_for(items, rows * n);
   const size_t stride = ChunkArrays<T>::bytes(kSegment, false);
@@ -40,7 +40,7 @@ inline void segmented_stats(const T* x, int64_t ldx, const T* b, int64_t ldb, in
     const int64_t r = it / nseg, off = (it % nseg) * kSegment;
     const ChunkArrays<T> w = ChunkArrays<T>::carve(work, stride, tid, kSegment, false);
     RowStats<T> st = row_stats<false, HasB>(x + r * ldx + off, HasB ? b + r * ldb + off : nullptr,
-                                            min64(kSegment, n - off), s, w);
+                                            min64(kSegment, n - off), scale, w);
     part.M[it] = st.M;
     part.S[it] = st.S;
   });
@@ -59,14 +59,11 @@ inline void segmented_stats(const T* x, int64_t ldx, const T* b, int64_t ldb, in
   }
 }
 
-template <class T>
-void softmax(const SoftmaxArgs<T>& a) {
+template <class T, class Sc>
+void softmax_impl(const SoftmaxArgs<T>& a, const Sc& scale) {
   using V = Vec<T>;
   const int64_t rows = a.rows, n = a.n;
-  if (rows <= 0 || n <= 0) return;
-  const T s = a.inv_temp;
   const bool st = stream_output<T>(rows, n);
-  const V vs = set1(s);
   if (!split_rows(rows, n)) {
     const int nt = threads_for(rows, rows * n);
     const bool keep = !a.log;  // softmax rescales the kept exp values; log_softmax re-reads x
@@ -77,42 +74,48 @@ void softmax(const SoftmaxArgs<T>& a) {
     auto slot_arrays = [&](int worker, int slot) {
       return ChunkArrays<T>::carve(work, stride, worker * 2 + slot, n, keep);
     };
-    pipelined_rows(
-        rows, nch, nt,
-        [&](int worker, int64_t r, int slot, const auto& hook) {
-          const ChunkArrays<T> w = slot_arrays(worker, slot);
-          const T* x = a.x + r * a.ldx;
-          if (a.log) {
-            const RowStats<T> rs = row_stats<false, false>(x, static_cast<const T*>(nullptr), n, s, w, hook);
-            shift[(worker * 2 + slot) * 2] = rs.M;
-            shift[(worker * 2 + slot) * 2 + 1] = static_cast<T>(log(rs.S));
-          } else {
-            const RowStats<T> rs = row_stats<true, false>(x, static_cast<const T*>(nullptr), n, s, w, hook);
-            const double inv = 1.0 / rs.S;
-            for (int64_t c = 0; c < nch; ++c) w.ref[c] = static_cast<T>(w.fac[c] * inv);
-          }
-        },
-        [&](int worker, int64_t r, int slot, int64_t c) {
-          T* y = a.y + r * a.ldy;
-          const int64_t lo = range_bound(y, c, nch, n), hi = range_bound(y, c + 1, nch, n);
-          if (a.log) {
-            const T* x = a.x + r * a.ldx;
-            const V vM = set1(-shift[(worker * 2 + slot) * 2]);
-            const V vlogS = set1(shift[(worker * 2 + slot) * 2 + 1]);
-            auto vec = [&](int64_t i) { return loadu(x + i) * vs + vM - vlogS; };
-            auto one = [&](int64_t i) { return first(set1(x[i]) * vs + vM - vlogS); };
-            write_range(st, y, lo, hi, vec, one);
-          } else {
-            const ChunkArrays<T> w = slot_arrays(worker, slot);
-            auto vec = [&](int64_t i, V f) { return loadu(w.exps + i) * f; };
-            auto one = [&](int64_t i, T f) { return first(set1(w.exps[i]) * set1(f)); };
-            write_range_chunked(st, y, lo, hi, w.ref, vec, one);
-          }
-        });
+    with_flag(st, [&](auto stream) {
+      constexpr bool Stream = decltype(stream)::value;
+      if (a.log) {
+        pipelined_rows(
+            rows, nt,
+            [&](int worker, int64_t r, int slot, auto& out) {
+              const RowStats<T> rs = row_stats<false, false>(a.x + r * a.ldx, static_cast<const T*>(nullptr), n,
+                                                             scale, slot_arrays(worker, slot), out);
+              shift[(worker * 2 + slot) * 2] = rs.M;
+              shift[(worker * 2 + slot) * 2 + 1] = static_cast<T>(log(rs.S));
+            },
+            [&](int worker, int64_t r, int slot) {
+              const T* x = a.x + r * a.ldx;
+              const V vM = set1(-shift[(worker * 2 + slot) * 2]);
+              const V vlogS = set1(shift[(worker * 2 + slot) * 2 + 1]);
+              auto vec = [=](int64_t i, V) { return scale(loadu(x + i)) + vM - vlogS; };
+              auto one = [=](int64_t i, T) { return first(scale(set1(x[i])) + vM - vlogS); };
+              return chunk_writer<Stream>(a.y + r * a.ldy, n, static_cast<const T*>(nullptr), vec, one);
+            });
+      } else {
+        pipelined_rows(
+            rows, nt,
+            [&](int worker, int64_t r, int slot, auto& out) {
+              const ChunkArrays<T> w = slot_arrays(worker, slot);
+              const RowStats<T> rs = row_stats<true, false>(a.x + r * a.ldx, static_cast<const T*>(nullptr), n,
+                                                            scale, w, out);
+              const double inv = 1.0 / rs.S;
+              for (int64_t c = 0; c < nch; ++c) w.ref[c] = static_cast<T>(w.fac[c] * inv);
+            },
+            [&](int worker, int64_t r, int slot) {
+              const ChunkArrays<T> w = slot_arrays(worker, slot);
+              const T* e = w.exps;
+              auto vec = [=](int64_t i, V f) { return loadu(e + i) * f; };
+              auto one = [=](int64_t i, T f) { return first(set1(e[i]) * set1(f)); };
+              return chunk_writer<Stream>(a.y + r * a.ldy, n, static_cast<const T*>(w.ref), vec, one);
+            });
+      }
+    });
     return;
   }
   RowTotals<T> totals(rows);
-  segmented_stats<false>(a.x, a.ldx, static_cast<const T*>(nullptr), 0, rows, n, s, totals);
+  segmented_stats<false>(a.x, a.ldx, static_cast<const T*>(nullptr), 0, rows, n, scale, totals);
   const int64_t nseg = ceil_div(n, kSegment), items = rows * nseg;
   parallel_for(items, threads_for(items, rows * n), [&](int, int64_t it) {
     const int64_t r = it / nseg, off = (it % nseg) * kSegment, len = min64(kSegment, n - off);
@@ -123,15 +126,21 @@ void softmax(const SoftmaxArgs<T>& a) {
     if (a.log) {
       const T logS = static_cast<T>(log(totals.S[r]));
       const V vlogS = set1(logS);
-      write_range(st, y, 0, len, [&](int64_t i) { return loadu(x + i) * vs + vM - vlogS; },
-                [&](int64_t i) { return first(set1(x[i]) * vs + vM - vlogS); });
+      write_range(st, y, 0, len, [&](int64_t i) { return scale(loadu(x + i)) + vM - vlogS; },
+                [&](int64_t i) { return first(scale(set1(x[i])) + vM - vlogS); });
     } else {
       const T inv = static_cast<T>(1.0 / totals.S[r]);
       const V vinv = set1(inv);
-      write_range(st, y, 0, len, [&](int64_t i) { return vexp_bounded(loadu(x + i) * vs + vM) * vinv; },
-                [&](int64_t i) { return first(vexp_bounded(set1(x[i]) * vs + vM) * vinv); });
+      write_range(st, y, 0, len, [&](int64_t i) { return vexp_bounded(scale(loadu(x + i)) + vM) * vinv; },
+                [&](int64_t i) { return first(vexp_bounded(scale(set1(x[i])) + vM) * vinv); });
     }
   });
+}
+
+template <class T>
+void softmax(const SoftmaxArgs<T>& a) {
+  if (a.rows <= 0 || a.n <= 0) return;
+  with_scale(a.inv_temp, [&](const auto& scale) { softmax_impl(a, scale); });
 }
 
 // log|S| + M and sign(S); a negative sum is NaN unless its sign is asked for.
@@ -156,8 +165,8 @@ inline void logsumexp_inf_row(const T* x, const T* b, int64_t n, T s, T* out, T*
   logsumexp_finish(T(0), acc, out, sign);
 }
 
-template <bool HasB, class T>
-void logsumexp_impl(const LogSumExpArgs<T>& a) {
+template <bool HasB, class T, class Sc>
+void logsumexp_impl(const LogSumExpArgs<T>& a, const Sc& scale) {
   const int64_t rows = a.rows, n = a.n;
   const T s = a.inv_temp, pinf = T(HUGE_VAL);
   auto finish = [&](int64_t r, T M, double S) {
@@ -171,21 +180,23 @@ void logsumexp_impl(const LogSumExpArgs<T>& a) {
     Buffer work(stride * nt);
     parallel_for(rows, nt, [&](int tid, int64_t r) {
       const ChunkArrays<T> w = ChunkArrays<T>::carve(work, stride, tid, n, false);
-      const RowStats<T> rs = row_stats<false, HasB>(a.x + r * a.ldx, HasB ? a.b + r * a.ldb : nullptr, n, s, w);
+      const RowStats<T> rs = row_stats<false, HasB>(a.x + r * a.ldx, HasB ? a.b + r * a.ldb : nullptr, n, scale, w);
       finish(r, rs.M, rs.S);
     });
     return;
   }
   RowTotals<T> totals(rows);
-  segmented_stats<HasB>(a.x, a.ldx, a.b, a.ldb, rows, n, s, totals);
+  segmented_stats<HasB>(a.x, a.ldx, a.b, a.ldb, rows, n, scale, totals);
   for (int64_t r = 0; r < rows; ++r) finish(r, totals.M[r], totals.S[r]);
 }
 
 template <class T>
 void logsumexp(const LogSumExpArgs<T>& a) {
   if (a.rows <= 0) return;
-  if (a.b) logsumexp_impl<true>(a);
-  else logsumexp_impl<false>(a);
+  with_scale(a.inv_temp, [&](const auto& scale) {
+    if (a.b) logsumexp_impl<true>(a, scale);
+    else logsumexp_impl<false>(a, scale);
+  });
 }
 
 // Sum over a row of f(i) (a vector) in chunks: float chunk sums, added in

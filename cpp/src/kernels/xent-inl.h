@@ -43,7 +43,7 @@ void cross_entropy(const CrossEntropyArgs<T>& a) {
   const T* wt = a.weight;
   const V vk = set1(static_cast<T>(gs * eps / static_cast<double>(C)));
 
-  auto row_loss = [&](int worker, int64_t r, int slot, const auto& hook) {
+  auto row_loss = [&](int worker, int64_t r, int slot, auto& out) {
     const T* x = a.x + r * a.ldx;
     XentRowState& rs_out = rstate[worker * 2 + slot];
     int64_t t = -1;
@@ -52,13 +52,13 @@ void cross_entropy(const CrossEntropyArgs<T>& a) {
       if (t == a.ignore_index) {
         a.row_loss[r] = 0.0;
         rs_out = {t, true, 0.0};
-        for (int64_t c = 0; c < nch; ++c) hook(c);
+        out.write_all();
         return;
       }
     }
     const ChunkArrays<T> w = slot_arrays(worker, slot);
-    const RowStats<T> rs = want_grad ? row_stats<true, false>(x, static_cast<const T*>(nullptr), C, T(1), w, hook)
-                                     : row_stats<false, false>(x, static_cast<const T*>(nullptr), C, T(1), w, hook);
+    const RowStats<T> rs = want_grad ? row_stats<true, false>(x, static_cast<const T*>(nullptr), C, UnitScale<T>(), w, out)
+                                     : row_stats<false, false>(x, static_cast<const T*>(nullptr), C, UnitScale<T>(), w, out);
     const double lse = static_cast<double>(rs.M) + log(rs.S);
     const T* q = a.probs ? a.probs + r * a.ldp : nullptr;
     double loss, pcoef;  // pcoef: the multiplier of p_c in the gradient (before grad_scale)
@@ -100,54 +100,51 @@ void cross_entropy(const CrossEntropyArgs<T>& a) {
     }
   };
 
-  auto write_grad = [&](int worker, int64_t r, int slot, int64_t c) {
-    T* g = a.grad + r * a.ldg;
-    const int64_t lo = range_bound(g, c, nch, C), hi = range_bound(g, c + 1, nch, C);
-    const XentRowState& rs = rstate[worker * 2 + slot];
-    if (rs.ignored) {
-      auto zero = [&](int64_t) { return set1(T(0)); };
-      auto zero1 = [&](int64_t) { return T(0); };
-      write_range(st, g, lo, hi, zero, zero1);
-      return;
-    }
+  // The writer of row r's gradient from slot: per-row values are copied
+  // into the lambdas, which outlive this call.
+  auto grad_writer = [&](auto stream, int worker, int64_t r, int slot) {
+    const XentRowState rs = rstate[worker * 2 + slot];
     const ChunkArrays<T> w = slot_arrays(worker, slot);
     const T* e = w.exps;
     const T* q = a.probs ? a.probs + r * a.ldp : nullptr;
-    if (q) {
-      const V a1 = set1(static_cast<T>(gs * (1.0 - eps))), a0 = vk;
-      auto vec = [&](int64_t i, V f) {
-        V tq = fmadd(loadu(q + i), a1, a0);
-        if (wt) tq = tq * loadu(wt + i);
-        return loadu(e + i) * f - tq;
-      };
-      auto one = [&](int64_t i, T f) {
-        V tq = fmadd(set1(q[i]), a1, a0);
-        if (wt) tq = tq * set1(wt[i]);
-        return first(set1(e[i]) * set1(f) - tq);
-      };
-      write_range_chunked(st, g, lo, hi, w.ref, vec, one);
-      return;
-    }
+    const V a1 = set1(static_cast<T>(gs * (1.0 - eps))), vhit = set1(static_cast<T>(rs.hit));
     const int64_t t = rs.target;
-    const V vhit = set1(static_cast<T>(rs.hit));
-    auto vec = [&](int64_t i, V f) {
-      V v = loadu(e + i) * f;
-      if (eps > 0) v = v - (wt ? loadu(wt + i) * vk : vk);
-      if (static_cast<uint64_t>(t - i) < static_cast<uint64_t>(V::N)) v = v - lane_is<T>(t - i) * vhit;
+    const V zero = set1(T(0));
+    // the gradient at e_i = exp values, f = chunk factor, q_i, w_i (unused when absent)
+    auto grad = [=](V e_i, V f, V q_i, V w_i) {
+      V v = e_i * f;
+      if (q) {
+        const V tq = fmadd(q_i, a1, vk);
+        return v - (wt ? tq * w_i : tq);
+      }
+      if (eps > 0) v = v - (wt ? w_i * vk : vk);
       return v;
     };
-    auto one = [&](int64_t i, T f) {
-      V v = set1(e[i]) * set1(f);
-      if (eps > 0) v = v - (wt ? set1(wt[i]) * vk : vk);
-      if (i == t) v = v - vhit;
+    auto vec = [=](int64_t i, V f) {
+      if (rs.ignored) return zero;
+      V v = grad(loadu(e + i), f, q ? loadu(q + i) : zero, wt ? loadu(wt + i) : zero);
+      if (!q && static_cast<uint64_t>(t - i) < static_cast<uint64_t>(V::N)) v = v - lane_is<T>(t - i) * vhit;
+      return v;
+    };
+    auto one = [=](int64_t i, T f) {
+      if (rs.ignored) return T(0);
+      V v = grad(set1(e[i]), set1(f), q ? set1(q[i]) : zero, wt ? set1(wt[i]) : zero);
+      if (!q && i == t) v = v - vhit;
       return first(v);
     };
-    write_range_chunked(st, g, lo, hi, w.ref, vec, one);
+    return chunk_writer<decltype(stream)::value>(a.grad + r * a.ldg, C, rs.ignored ? nullptr : w.ref, vec, one);
   };
 
   if (want_grad) {
-    pipelined_rows(rows, nch, nt, row_loss, write_grad);
+    with_flag(st, [&](auto stream) {
+      pipelined_rows(rows, nt, row_loss, [&](int worker, int64_t r, int slot) {
+        return grad_writer(stream, worker, r, slot);
+      });
+    });
   } else {
-    parallel_for(rows, nt, [&](int worker, int64_t r) { row_loss(worker, r, 0, NoHook()); });
+    parallel_for(rows, nt, [&](int worker, int64_t r) {
+      NoWriter none;
+      row_loss(worker, r, 0, none);
+    });
   }
 }
