@@ -57,8 +57,8 @@ struct ChunkWriter {
   int64_t pos = 0, hi = 0;
   Vec<T> f = set1(T(0));
 
-  T factor(int64_t i) const { return fac ? fac[i / CH] : T(0); }
-  void begin(int64_t c) {
+  FSM_HOT T factor(int64_t i) const { return fac ? fac[i / CH] : T(0); }
+  FSM_HOT void begin(int64_t c) {
     pos = range_bound(y, c, nch, n);
     hi = range_bound(y, c + 1, nch, n);
     if (Stream && pos == 0) {
@@ -71,7 +71,7 @@ struct ChunkWriter {
     }
     f = set1(factor(c * CH));
   }
-  void step() {
+  FSM_HOT void step() {
     if (pos + 4 * N > hi) return;
     put<Stream>(y + pos, vec(pos, f));
     put<Stream>(y + pos + N, vec(pos + N, f));
@@ -79,7 +79,7 @@ struct ChunkWriter {
     put<Stream>(y + pos + 3 * N, vec(pos + 3 * N, f));
     pos += 4 * N;
   }
-  void finish() {
+  FSM_HOT void finish() {
     for (; pos + N <= hi; pos += N) put<Stream>(y + pos, vec(pos, f));
     for (; pos < hi; ++pos) y[pos] = one(pos, factor(pos));
   }

@@ -53,7 +53,7 @@ struct ChunkArrays {
 
 // x where b != 0, else -inf (SciPy drops the b == 0 terms before the max).
 template <bool HasB, class T>
-inline Vec<T> masked_x(const T* x, const T* b, int64_t i, int64_t left) {
+FSM_HOT Vec<T> masked_x(const T* x, const T* b, int64_t i, int64_t left) {
   const T ninf = -T(HUGE_VAL);
   Vec<T> v = left >= Vec<T>::N ? loadu(x + i) : load_partial(x + i, left, ninf);
   if (HasB) {
@@ -91,7 +91,7 @@ inline void with_scale(T s, const Body& body) {
 template <bool HasB, class T>
 struct ChunkMax {
   Vec<T> m0 = set1(-T(HUGE_VAL)), m1 = m0, m2 = m0, m3 = m0;
-  void group(const T* x, const T* b, int64_t i) {
+  FSM_HOT void group(const T* x, const T* b, int64_t i) {
     constexpr int64_t N = Vec<T>::N;
     m0 = vmax(masked_x<HasB>(x, b, i, N), m0);
     m1 = vmax(masked_x<HasB>(x, b, i + N, N), m1);
@@ -99,12 +99,12 @@ struct ChunkMax {
     m3 = vmax(masked_x<HasB>(x, b, i + 3 * N, N), m3);
   }
   // the groups and vectors of [i, len) not yet done
-  void rest(const T* x, const T* b, int64_t i, int64_t len) {
+  FSM_HOT void rest(const T* x, const T* b, int64_t i, int64_t len) {
     constexpr int64_t N = Vec<T>::N;
     for (; i + 4 * N <= len; i += 4 * N) group(x, b, i);
     for (; i < len; i += N) m0 = vmax(masked_x<HasB>(x, b, i, len - i), m0);
   }
-  T value() const { return hmax(vmax(vmax(m0, m1), vmax(m2, m3))); }
+  FSM_HOT T value() const { return hmax(vmax(vmax(m0, m1), vmax(m2, m3))); }
 };
 
 // One pass over the row, chunk by chunk. Chunk c's exp loop also takes the

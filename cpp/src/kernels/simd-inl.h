@@ -7,6 +7,11 @@
 // System headers are included by cpu/isa-inl.h, outside the namespace.
 #pragma once
 
+// For the small pieces of the hot loops (row_stats' chunk max and output
+// writer): GCC stops inlining them once the kernels' lambdas grow, and a
+// call per group of vectors costs more than the group's loads.
+#define FSM_HOT inline __attribute__((always_inline))
+
 template <class T> struct Vec;
 
 // ------------------------------------------------------------------ scalar

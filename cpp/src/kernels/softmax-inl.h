@@ -10,8 +10,9 @@
 // a few long ones (split_rows), are cut into kSegment pieces spread over the
 // threads: partial (M, S) per piece, combined in piece order, then a second
 // pass computes exp again and writes.
-// Error: exp within 2 ulp; softmax within ~4 ulp + |x s - M| ulp (the
-// rounding of the argument x s - M, as in any float implementation).
+// Error: exp within 2.5 + |x s - M|/20 ulp; softmax within ~5 ulp +
+// |x s - M| ulp (the rounding of the argument x s - M, as in any float
+// implementation).
 #pragma once
 
 // (M, S) for each of `count` rows or row pieces, in one allocation.
