@@ -20,16 +20,6 @@ inline int64_t range_bound(const T* y, int64_t k, int64_t nch, int64_t n) {
   return k * chunk_len<T>() - static_cast<int64_t>((reinterpret_cast<uintptr_t>(y) / sizeof(T)) % Vec<T>::N);
 }
 
-// The factor vector for element i when chunk c's elements are scaled by
-// f[c], for a vector that straddles two chunks.
-template <class T>
-inline Vec<T> straddling_factor(const T* f, int64_t i) {
-  constexpr int64_t N = Vec<T>::N, CH = chunk_len<T>();
-  alignas(64) T tmp[N];
-  for (int64_t j = 0; j < N; ++j) tmp[j] = f[(i + j) / CH];
-  return loadu(tmp);
-}
-
 // What row_stats calls when no output is pending.
 struct NoWriter {
   void begin(int64_t) {}
@@ -65,8 +55,9 @@ struct ChunkWriter {
       const int64_t head = min64(aligned_head(y), hi);
       for (; pos < head; ++pos) y[pos] = one(pos, factor(pos));
     }
-    if (pos < c * CH && pos + N <= hi) {  // starts in chunk c-1
-      put<Stream>(y + pos, vec(pos, fac ? straddling_factor(fac, pos) : f));
+    if (pos < c * CH && pos + N <= hi) {  // its first c*CH - pos lanes are in chunk c-1
+      const Vec<T> both = fac ? select(lanes_below<T>(c * CH - pos), set1(fac[c - 1]), set1(fac[c])) : f;
+      put<Stream>(y + pos, vec(pos, both));
       pos += N;
     }
     f = set1(factor(c * CH));

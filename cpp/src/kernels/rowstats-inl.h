@@ -85,26 +85,27 @@ inline void with_scale(T s, const Body& body) {
   else body(Scale<T>{s, set1(s)});
 }
 
-// Max of one chunk's x (b == 0 excluded), four vectors per group, the tail
-// into m0; the same grouping wherever it runs, so the same bits (max of -0
-// and +0 depends on the order).
+// Max of one chunk's x (b == 0 excluded), in one accumulator (a max is
+// cheap and exact; registers are not: the exp loop that hosts it needs
+// them). The same order wherever it runs, so the same bits (max of -0 and +0
+// depends on the order).
 template <bool HasB, class T>
 struct ChunkMax {
-  Vec<T> m0 = set1(-T(HUGE_VAL)), m1 = m0, m2 = m0, m3 = m0;
+  Vec<T> m = set1(-T(HUGE_VAL));
   FSM_HOT void group(const T* x, const T* b, int64_t i) {
     constexpr int64_t N = Vec<T>::N;
-    m0 = vmax(masked_x<HasB>(x, b, i, N), m0);
-    m1 = vmax(masked_x<HasB>(x, b, i + N, N), m1);
-    m2 = vmax(masked_x<HasB>(x, b, i + 2 * N, N), m2);
-    m3 = vmax(masked_x<HasB>(x, b, i + 3 * N, N), m3);
+    m = vmax(masked_x<HasB>(x, b, i, N), m);
+    m = vmax(masked_x<HasB>(x, b, i + N, N), m);
+    m = vmax(masked_x<HasB>(x, b, i + 2 * N, N), m);
+    m = vmax(masked_x<HasB>(x, b, i + 3 * N, N), m);
   }
   // the groups and vectors of [i, len) not yet done
   FSM_HOT void rest(const T* x, const T* b, int64_t i, int64_t len) {
     constexpr int64_t N = Vec<T>::N;
     for (; i + 4 * N <= len; i += 4 * N) group(x, b, i);
-    for (; i < len; i += N) m0 = vmax(masked_x<HasB>(x, b, i, len - i), m0);
+    for (; i < len; i += N) m = vmax(masked_x<HasB>(x, b, i, len - i), m);
   }
-  FSM_HOT T value() const { return hmax(vmax(vmax(m0, m1), vmax(m2, m3))); }
+  FSM_HOT T value() const { return hmax(m); }
 };
 
 // One pass over the row, chunk by chunk. Chunk c's exp loop also takes the
