@@ -101,8 +101,11 @@ void cross_entropy(const CrossEntropyArgs<T>& a) {
   };
 
   // The writer of row r's gradient from slot: per-row values are copied
-  // into the lambdas, which outlive this call.
-  auto grad_writer = [&](auto stream, int worker, int64_t r, int slot) {
+  // into the lambdas, which outlive this call. Plain (index targets, no
+  // smoothing, no weights: the common case) leaves out the tests of those
+  // per vector.
+  auto grad_writer = [&](auto stream, auto plain, int worker, int64_t r, int slot) {
+    constexpr bool Plain = decltype(plain)::value;
     const XentRowState rs = rstate[worker * 2 + slot];
     const ChunkArrays<T> w = slot_arrays(worker, slot);
     const T* e = w.exps;
@@ -113,6 +116,7 @@ void cross_entropy(const CrossEntropyArgs<T>& a) {
     // the gradient at e_i = exp values, f = chunk factor, q_i, w_i (unused when absent)
     auto grad = [=](V e_i, V f, V q_i, V w_i) {
       V v = e_i * f;
+      if (Plain) return v;
       if (q) {
         const V tq = fmadd(q_i, a1, vk);
         return v - (wt ? tq * w_i : tq);
@@ -122,14 +126,14 @@ void cross_entropy(const CrossEntropyArgs<T>& a) {
     };
     auto vec = [=](int64_t i, V f) {
       if (rs.ignored) return zero;
-      V v = grad(loadu(e + i), f, q ? loadu(q + i) : zero, wt ? loadu(wt + i) : zero);
-      if (!q && static_cast<uint64_t>(t - i) < static_cast<uint64_t>(V::N)) v = v - lane_is<T>(t - i) * vhit;
+      V v = Plain ? loadu(e + i) * f : grad(loadu(e + i), f, q ? loadu(q + i) : zero, wt ? loadu(wt + i) : zero);
+      if ((Plain || !q) && static_cast<uint64_t>(t - i) < static_cast<uint64_t>(V::N)) v = v - lane_is<T>(t - i) * vhit;
       return v;
     };
     auto one = [=](int64_t i, T f) {
       if (rs.ignored) return T(0);
       V v = grad(set1(e[i]), set1(f), q ? set1(q[i]) : zero, wt ? set1(wt[i]) : zero);
-      if (!q && i == t) v = v - vhit;
+      if ((Plain || !q) && i == t) v = v - vhit;
       return first(v);
     };
     return chunk_writer<decltype(stream)::value>(a.grad + r * a.ldg, C, rs.ignored ? nullptr : w.ref, vec, one);
@@ -137,8 +141,10 @@ void cross_entropy(const CrossEntropyArgs<T>& a) {
 
   if (want_grad) {
     with_flag(st, [&](auto stream) {
-      pipelined_rows(rows, nt, row_loss, [&](int worker, int64_t r, int slot) {
-        return grad_writer(stream, worker, r, slot);
+      with_flag(!a.probs && eps == 0 && !wt, [&](auto plain) {
+        pipelined_rows(rows, nt, row_loss, [&](int worker, int64_t r, int slot) {
+          return grad_writer(stream, plain, worker, r, slot);
+        });
       });
     });
   } else {
