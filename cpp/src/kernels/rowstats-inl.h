@@ -4,8 +4,8 @@
 // Gimelshein 2018's online normaliser, at chunk granularity): each chunk is
 // read from memory once for its max m_c (inside the exp loop of chunk c-2),
 // then exp(x*s - m_c) is summed from L1 while chunk c+3 is prefetched, so
-// the exp work overlaps the memory traffic. Chunk sums are
-// combined in double:
+// the exp work overlaps the memory traffic. Chunk sums are combined in
+// double:
 //   S = sum_c S_c * exp(m_c - M),
 // with exp(m_c - M) computed in double from exact differences. A float32
 // chunk sum adds at most 16 terms per accumulator lane, so S has a relative
@@ -109,8 +109,8 @@ struct ChunkMax {
 };
 
 // One pass over the row, chunk by chunk. Chunk c's exp loop also takes the
-// max of chunk c+2 (two ahead, so that no chunk waits for its own max to
-// be reduced) and, through `out`, writes chunk c of the previous row's
+// max of chunk c+2 (two ahead: a chunk's max is reduced long before its
+// exp loop needs it) and, through `out`, writes chunk c of the previous row's
 // output (pipeline-inl.h): the exp arithmetic binds the multiply-add units,
 // and the loads, max and stores fill the other ports.
 template <bool Store, bool HasB, class T, class Sc, class Writer>
