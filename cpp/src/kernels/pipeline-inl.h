@@ -101,6 +101,9 @@ inline void with_flag(bool b, const Body& body) {
   else body(Flag<false>());
 }
 
+// Index of a (worker, slot) pair in per-slot arrays of 2 * threads entries.
+inline int slot_index(int worker, int slot) { return worker * 2 + slot; }
+
 // stats(worker, r, slot, writer): compute row r into slot, calling
 // writer.begin(c) / step() / finish() during chunk c (row_stats does).
 // writer_for(worker, r, slot): the ChunkWriter of row r's output from slot.

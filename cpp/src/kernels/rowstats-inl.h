@@ -32,23 +32,42 @@ struct ChunkArrays {
   T* ref = nullptr;       // [nchunks] chunk max, then the chunk's output factor
   double* csum = nullptr; // [nchunks]
   double* fac = nullptr;  // [nchunks] exp(m_c - M)
+};
 
-  static size_t bytes(int64_t n, bool with_exps) {
-    const int64_t nch = ceil_div(n, chunk_len<T>()) + 1;
-    size_t b = static_cast<size_t>(nch) * (sizeof(T) + 2 * sizeof(double) + 64);
-    if (with_exps) b += static_cast<size_t>(nch * chunk_len<T>()) * sizeof(T);
-    return (b + 255) & ~size_t(255);
-  }
-  static ChunkArrays carve(const Buffer& buf, size_t stride, int tid, int64_t n, bool with_exps) {
-    ChunkArrays a;
-    const int64_t nch = ceil_div(n, chunk_len<T>()) + 1;
-    size_t off = stride * static_cast<size_t>(tid);
-    if (with_exps) { a.exps = buf.at<T>(off); off += static_cast<size_t>(nch * chunk_len<T>()) * sizeof(T); }
-    a.csum = buf.at<double>(off); off += static_cast<size_t>(nch) * sizeof(double);
-    a.fac = buf.at<double>(off); off += static_cast<size_t>(nch) * sizeof(double);
-    a.ref = buf.at<T>(off);
+// `count` sets of ChunkArrays in one allocation (one per thread, or per
+// (thread, slot) for the pipelined row loop), made before the parallel
+// region.
+template <class T>
+class WorkArrays {
+ public:
+  WorkArrays(int64_t count, int64_t n, bool with_exps)
+      : nch_(ceil_div(n, chunk_len<T>()) + 1), with_exps_(with_exps), stride_(bytes()),
+        buf_(stride_ * static_cast<size_t>(count)) {}
+  ChunkArrays<T> operator[](int64_t index) const {
+    ChunkArrays<T> a;
+    size_t off = stride_ * static_cast<size_t>(index);
+    if (with_exps_) {
+      a.exps = buf_.at<T>(off);
+      off += static_cast<size_t>(nch_ * chunk_len<T>()) * sizeof(T);
+    }
+    a.csum = buf_.at<double>(off);
+    off += static_cast<size_t>(nch_) * sizeof(double);
+    a.fac = buf_.at<double>(off);
+    off += static_cast<size_t>(nch_) * sizeof(double);
+    a.ref = buf_.at<T>(off);
     return a;
   }
+
+ private:
+  size_t bytes() const {
+    size_t b = static_cast<size_t>(nch_) * (sizeof(T) + 2 * sizeof(double) + 64);
+    if (with_exps_) b += static_cast<size_t>(nch_ * chunk_len<T>()) * sizeof(T);
+    return (b + 255) & ~size_t(255);
+  }
+  int64_t nch_;
+  bool with_exps_;
+  size_t stride_;
+  Buffer buf_;
 };
 
 // x where b != 0, else -inf (SciPy drops the b == 0 terms before the max).

@@ -34,14 +34,12 @@ inline void segmented_stats(const T* x, int64_t ldx, const T* b, int64_t ldb, in
                             const Sc& scale, RowTotals<T>& out) {
   const int64_t nseg = ceil_div(n, kSegment), items = rows * nseg;
   const int nt = threads_for(items, rows * n);
-  const size_t stride = ChunkArrays<T>::bytes(kSegment, false);
-  Buffer work(stride * nt);
+  const WorkArrays<T> work(nt, kSegment, false);
   RowTotals<T> part(items);
   parallel_for(items, nt, [&](int tid, int64_t it) {
     const int64_t r = it / nseg, off = (it % nseg) * kSegment;
-    const ChunkArrays<T> w = ChunkArrays<T>::carve(work, stride, tid, kSegment, false);
     RowStats<T> st = row_stats<false, HasB>(x + r * ldx + off, HasB ? b + r * ldb + off : nullptr,
-                                            min64(kSegment, n - off), scale, w);
+                                            min64(kSegment, n - off), scale, work[tid]);
     part.M[it] = st.M;
     part.S[it] = st.S;
   });
@@ -69,12 +67,9 @@ void softmax_impl(const SoftmaxArgs<T>& a, const Sc& scale) {
     const int nt = threads_for(rows, rows * n);
     const bool keep = !a.log;  // softmax rescales the kept exp values; log_softmax re-reads x
     const int64_t nch = ceil_div(n, chunk_len<T>());
-    const size_t stride = ChunkArrays<T>::bytes(n, keep);
-    Buffer work(stride * nt * 2), state(sizeof(T) * 4 * nt);
+    const WorkArrays<T> work(2 * nt, n, keep);  // per (worker, slot)
+    Buffer state(sizeof(T) * 4 * nt);
     T* shift = state.at<T>(0);  // per (worker, slot): M and log S of the row in the slot
-    auto slot_arrays = [&](int worker, int slot) {
-      return ChunkArrays<T>::carve(work, stride, worker * 2 + slot, n, keep);
-    };
     with_flag(st, [&](auto stream) {
       constexpr bool Stream = decltype(stream)::value;
       if (a.log) {
@@ -82,14 +77,14 @@ void softmax_impl(const SoftmaxArgs<T>& a, const Sc& scale) {
             rows, nt,
             [&](int worker, int64_t r, int slot, auto& out) {
               const RowStats<T> rs = row_stats<false, false>(a.x + r * a.ldx, static_cast<const T*>(nullptr), n,
-                                                             scale, slot_arrays(worker, slot), out);
-              shift[(worker * 2 + slot) * 2] = rs.M;
-              shift[(worker * 2 + slot) * 2 + 1] = static_cast<T>(log(rs.S));
+                                                             scale, work[slot_index(worker, slot)], out);
+              shift[slot_index(worker, slot) * 2] = rs.M;
+              shift[slot_index(worker, slot) * 2 + 1] = static_cast<T>(log(rs.S));
             },
             [&](int worker, int64_t r, int slot) {
               const T* x = a.x + r * a.ldx;
-              const V vM = set1(-shift[(worker * 2 + slot) * 2]);
-              const V vlogS = set1(shift[(worker * 2 + slot) * 2 + 1]);
+              const V vM = set1(-shift[slot_index(worker, slot) * 2]);
+              const V vlogS = set1(shift[slot_index(worker, slot) * 2 + 1]);
               auto vec = [=](int64_t i, V) { return scale(loadu(x + i)) + vM - vlogS; };
               auto one = [=](int64_t i, T) { return first(scale(set1(x[i])) + vM - vlogS); };
               return chunk_writer<Stream>(a.y + r * a.ldy, n, static_cast<const T*>(nullptr), vec, one);
@@ -98,14 +93,14 @@ void softmax_impl(const SoftmaxArgs<T>& a, const Sc& scale) {
         pipelined_rows(
             rows, nt,
             [&](int worker, int64_t r, int slot, auto& out) {
-              const ChunkArrays<T> w = slot_arrays(worker, slot);
+              const ChunkArrays<T> w = work[slot_index(worker, slot)];
               const RowStats<T> rs = row_stats<true, false>(a.x + r * a.ldx, static_cast<const T*>(nullptr), n,
                                                             scale, w, out);
               const double inv = 1.0 / rs.S;
               for (int64_t c = 0; c < nch; ++c) w.ref[c] = static_cast<T>(w.fac[c] * inv);
             },
             [&](int worker, int64_t r, int slot) {
-              const ChunkArrays<T> w = slot_arrays(worker, slot);
+              const ChunkArrays<T> w = work[slot_index(worker, slot)];
               const T* e = w.exps;
               auto vec = [=](int64_t i, V f) { return loadu(e + i) * f; };
               auto one = [=](int64_t i, T f) { return first(set1(e[i]) * set1(f)); };
@@ -177,11 +172,9 @@ void logsumexp_impl(const LogSumExpArgs<T>& a, const Sc& scale) {
   };
   if (!split_rows(rows, n)) {
     const int nt = threads_for(rows, rows * n);
-    const size_t stride = ChunkArrays<T>::bytes(n, false);
-    Buffer work(stride * nt);
+    const WorkArrays<T> work(nt, n, false);
     parallel_for(rows, nt, [&](int tid, int64_t r) {
-      const ChunkArrays<T> w = ChunkArrays<T>::carve(work, stride, tid, n, false);
-      const RowStats<T> rs = row_stats<false, HasB>(a.x + r * a.ldx, HasB ? a.b + r * a.ldb : nullptr, n, scale, w);
+      const RowStats<T> rs = row_stats<false, HasB>(a.x + r * a.ldx, HasB ? a.b + r * a.ldb : nullptr, n, scale, work[tid]);
       finish(r, rs.M, rs.S);
     });
     return;

@@ -34,18 +34,15 @@ void cross_entropy(const CrossEntropyArgs<T>& a) {
   }
   const int nt = threads_for(rows, rows * C);
   const int64_t nch = ceil_div(C, chunk_len<T>());
-  const size_t stride = ChunkArrays<T>::bytes(C, want_grad);
-  Buffer work(stride * nt * 2), state(sizeof(XentRowState) * 2 * nt);
+  const WorkArrays<T> work(2 * nt, C, want_grad);  // per (worker, slot)
+  Buffer state(sizeof(XentRowState) * 2 * nt);
   XentRowState* rstate = state.at<XentRowState>(0);
-  auto slot_arrays = [&](int worker, int slot) {
-    return ChunkArrays<T>::carve(work, stride, worker * 2 + slot, C, want_grad);
-  };
   const T* wt = a.weight;
   const V vk = set1(static_cast<T>(gs * eps / static_cast<double>(C)));
 
   auto row_loss = [&](int worker, int64_t r, int slot, auto& out) {
     const T* x = a.x + r * a.ldx;
-    XentRowState& rs_out = rstate[worker * 2 + slot];
+    XentRowState& rs_out = rstate[slot_index(worker, slot)];
     int64_t t = -1;
     if (a.target) {
       t = a.target[r];
@@ -56,7 +53,7 @@ void cross_entropy(const CrossEntropyArgs<T>& a) {
         return;
       }
     }
-    const ChunkArrays<T> w = slot_arrays(worker, slot);
+    const ChunkArrays<T> w = work[slot_index(worker, slot)];
     const RowStats<T> rs = want_grad ? row_stats<true, false>(x, static_cast<const T*>(nullptr), C, UnitScale<T>(), w, out)
                                      : row_stats<false, false>(x, static_cast<const T*>(nullptr), C, UnitScale<T>(), w, out);
     const double lse = static_cast<double>(rs.M) + log(rs.S);
@@ -106,8 +103,8 @@ void cross_entropy(const CrossEntropyArgs<T>& a) {
   // per vector.
   auto grad_writer = [&](auto stream, auto plain, int worker, int64_t r, int slot) {
     constexpr bool Plain = decltype(plain)::value;
-    const XentRowState rs = rstate[worker * 2 + slot];
-    const ChunkArrays<T> w = slot_arrays(worker, slot);
+    const XentRowState rs = rstate[slot_index(worker, slot)];
+    const ChunkArrays<T> w = work[slot_index(worker, slot)];
     const T* e = w.exps;
     const T* q = a.probs ? a.probs + r * a.ldp : nullptr;
     const V a1 = set1(static_cast<T>(gs * (1.0 - eps))), vhit = set1(static_cast<T>(rs.hit));
