@@ -183,10 +183,11 @@ inline RowStats<T> row_stats(const T* x, const T* b, int64_t n, const Sc& scale,
       if (i < next_groups) next.group(xn, bn, i);
       out.step();
     }
+    const int64_t grouped = i;  // the groups of chunk c+2 below this are done
     for (; i < len; i += N) s0 = s0 + term(i, len - i);
     pending[0] = pending[1];
     if (next_len > 0) {
-      next.rest(xn, bn, min64(i, next_groups), next_len);
+      next.rest(xn, bn, min64(grouped, next_groups), next_len);
       pending[1] = next.value();
     }
     out.finish();
