@@ -202,26 +202,21 @@ def assert_logsumexp_close(got, x, axis=-1, b=None, keepdims=False, return_sign=
     assert_within(np.atleast_1d(got), np.atleast_1d(want), np.atleast_1d(tol), "logsumexp")
 
 
-def assert_softmax_backward_close(got, grad, y, axis, temperature, dtype) -> None:
-    """|err| <= RTOL * |y| (|g| + sum|g y|) / T: the rounding of g - sum(g y)."""
+def assert_backward_close(got, grad, y, axis, temperature, dtype, *, log: bool) -> None:
+    """|err| <= RTOL * scale, the rounding of the backward formula:
+    softmax:     scale = |y| (|g| + sum|g y|) / T   (from g - sum(g y))
+    log_softmax: scale = (|g| + exp(y) sum|g|) / T."""
     dtype = np.dtype(dtype)
-    want = ref.softmax_backward(grad, y, axis, temperature)
-    check_dtype(got, dtype, "softmax_backward")
+    name = "log_softmax_backward" if log else "softmax_backward"
+    want = (ref.log_softmax_backward if log else ref.softmax_backward)(grad, y, axis, temperature)
+    check_dtype(got, dtype, name)
     g, yy = ref.f64(grad), ref.f64(y)
     axes = ref.axes_of(g.ndim, axis)
-    scale = np.abs(yy) * (np.abs(g) + np.sum(np.abs(g * yy), axis=axes, keepdims=True)) / temperature
-    assert_within(got, want, RTOL[dtype] * scale + 1e-300, "softmax_backward")
-
-
-def assert_log_softmax_backward_close(got, grad, y, axis, temperature, dtype) -> None:
-    """|err| <= RTOL * (|g| + exp(y) sum|g|) / T."""
-    dtype = np.dtype(dtype)
-    want = ref.log_softmax_backward(grad, y, axis, temperature)
-    check_dtype(got, dtype, "log_softmax_backward")
-    g, yy = ref.f64(grad), ref.f64(y)
-    axes = ref.axes_of(g.ndim, axis)
-    scale = (np.abs(g) + np.exp(yy) * np.sum(np.abs(g), axis=axes, keepdims=True)) / temperature
-    assert_within(got, want, RTOL[dtype] * scale + 1e-300, "log_softmax_backward")
+    if log:
+        scale = (np.abs(g) + np.exp(yy) * np.sum(np.abs(g), axis=axes, keepdims=True)) / temperature
+    else:
+        scale = np.abs(yy) * (np.abs(g) + np.sum(np.abs(g * yy), axis=axes, keepdims=True)) / temperature
+    assert_within(got, want, RTOL[dtype] * scale + 1e-300, name)
 
 
 def assert_loss_close(got, want, dtype, what: str, reduction: str, lead_shape) -> None:
@@ -572,8 +567,8 @@ def _backward_samples(log: bool) -> List[Sample]:
 
 def _backward_compare(log: bool):
     def compare(got, want, args, kwargs, dtype):
-        f = assert_log_softmax_backward_close if log else assert_softmax_backward_close
-        f(got, args[0], args[1], kwargs.get("axis", -1), kwargs.get("temperature", 1.0), dtype)
+        assert_backward_close(got, args[0], args[1], kwargs.get("axis", -1), kwargs.get("temperature", 1.0), dtype,
+                              log=log)
     return compare
 
 
