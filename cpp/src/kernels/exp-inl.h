@@ -53,8 +53,7 @@ template <> struct ExpConstants<double> {
   static constexpr double exp_big = 2.2844135865397566e222;
   static constexpr double log2e = 1.4426950408889634;
   static constexpr double shifter = 6755399441056767.0;  // 1.5 * 2^52 + 1023
-  static constexpr bool one_step = false;  // ln 2 in double is too far from ln 2 for |n| up to 1023
-  static constexpr double ln2 = 0.6931471805599453;
+  static constexpr bool one_step = false;  // ln 2 rounded to double is too far from ln 2 for |n| up to 1023
   static constexpr double ln2_hi = 0.693145751953125;
   static constexpr double ln2_lo = 1.42860682030941723212e-6;
   static constexpr int mantissa_bits = 52;
