@@ -1,10 +1,11 @@
-"""The kernels' vectorised exp (fastsoftmax._core.exp): error in ULP over a
+"""The kernels' vectorised exp (fastsoftmax._core.exp) and float64 log
+(fastsoftmax._core.log, the log S of short-row blocks): error in ULP over a
 dense sample of the whole input range, special values, and lane
 consistency (a value gets the same bits in a full vector and in a tail).
 
 Bounds asserted (the kernel's header documents them): float32 <= 2.5 + |x|/20
 ULP (the |x| term is the rounding of ln 2 to float in the one-step
-reduction), float64 <= 2 ULP. References: float64 exp for float32 (its error is far
+reduction), float64 <= 2 ULP; log <= 1 ULP (fdlibm's bound for its method). References: float64 exp for float32 (its error is far
 below a float32 ulp); extended precision (np.longdouble, 64-bit mantissa on
 x86-64) for float64, itself checked against mpmath on a subsample.
 """
@@ -24,6 +25,12 @@ N = 1_000_000
 def vexp(x: np.ndarray) -> np.ndarray:
     out = np.empty_like(x)
     _core.exp(x, out)
+    return out
+
+
+def vlog(x: np.ndarray) -> np.ndarray:
+    out = np.empty_like(x)
+    _core.log(x, out)
     return out
 
 
@@ -171,3 +178,71 @@ def test_same_bits_in_full_vectors_and_tails(dtype, rng):
     for start in (0, 1, 3, 7, 13):
         for n in (1, 2, 3, 5, 7, 8, 9, 15, 16, 17, 33, 100):
             np.testing.assert_array_equal(vexp(x[start:start + n].copy()), full[start:start + n])
+
+
+# ---------------------------------------------------------------- log (float64)
+
+LOG_MAX_ULP = 1.0
+
+
+def log_sample(rng) -> np.ndarray:
+    wide = 10.0 ** rng.uniform(-307, 308, N // 4)
+    # the range log S takes (S in [1, row length]) and the reduction's edges
+    sums = np.concatenate([rng.uniform(1, 4096, N // 4), np.geomspace(1, 2.0 ** 40, 5001)])
+    near_one = 1 + rng.uniform(-1e-3, 1e-3, 20000)
+    edges = np.sqrt(2) * 2.0 ** np.arange(-60, 61)
+    edges = np.concatenate([edges, np.nextafter(edges, 0), np.nextafter(edges, np.inf), 2.0 ** np.arange(-1022, 1024)])
+    subnormal = np.concatenate([np.array([5e-324, 1e-320, 1e-310]), rng.uniform(5e-324, 2.2e-308, 1000)])
+    x = np.concatenate([wide, sums, near_one, edges, subnormal])
+    return x[x != 1.0]
+
+
+@pytest.mark.numeric
+def test_float64_log_ulp_error(rng):
+    if np.finfo(np.longdouble).nmant < 60:
+        pytest.skip("needs an extended-precision long double for the float64 reference")
+    x = log_sample(rng)
+    got = vlog(x)
+    want = np.log(x.astype(np.longdouble))
+    hi = want.astype(np.float64)
+    err = np.abs((got.astype(np.longdouble) - want) / ulp_of(np.abs(hi), 53).astype(np.longdouble)).astype(np.float64)
+    worst = int(np.argmax(err))
+    assert err.max() <= LOG_MAX_ULP, (
+        f"float64 log: {err.max():.3f} ulp at x={x[worst]!r} (got {got[worst]!r}, want {hi[worst]!r})")
+
+
+@pytest.mark.numeric
+def test_float64_log_ulp_error_against_mpmath_subsample(rng):
+    mpmath = pytest.importorskip("mpmath")
+    mpmath.mp.prec = 100
+    x = np.concatenate([10.0 ** rng.uniform(-300, 300, 2000), rng.uniform(0.5, 2.0, 2000)])
+    got = vlog(x)
+    worst = 0.0
+    for xi, gi in zip(x, got):
+        exact = mpmath.log(mpmath.mpf(float(xi)))
+        if exact == 0:
+            continue
+        ulp = 2.0 ** (int(mpmath.floor(mpmath.log(abs(exact), 2))) - 52)
+        worst = max(worst, float(abs(mpmath.mpf(float(gi)) - exact) / ulp))
+    assert worst <= LOG_MAX_ULP, worst
+
+
+@pytest.mark.numeric
+def test_log_special_values():
+    x = np.array([1.0, 0.0, -0.0, -1.0, -np.inf, np.inf, np.nan, 2.0, 0.5])
+    y = vlog(x)
+    assert y[0] == 0.0
+    assert y[1] == -np.inf and y[2] == -np.inf
+    assert np.isnan(y[3]) and np.isnan(y[4])
+    assert y[5] == np.inf
+    assert np.isnan(y[6])
+    assert y[7] == np.log(2.0) and y[8] == -np.log(2.0)
+
+
+@pytest.mark.numeric
+def test_log_same_bits_in_full_vectors_and_tails(rng):
+    x = 10.0 ** rng.uniform(-300, 300, 1031)
+    full = vlog(x)
+    for start in (0, 1, 3, 7):
+        for n in (1, 2, 3, 5, 7, 8, 9, 17):
+            np.testing.assert_array_equal(vlog(x[start:start + n].copy()), full[start:start + n])

@@ -75,6 +75,48 @@ def test_thread_count_does_not_change_a_bit_on_long_rows(name, shape, rng, resto
         assert np.asarray(fn(x)).tobytes() == one.tobytes(), f"{name} {shape}: {n} threads differ"
 
 
+CHECKS = {"softmax": lambda got, x, dt: ops.assert_softmax_close(got, x, -1, 1.0, dt),
+          "log_softmax": lambda got, x, dt: ops.assert_log_softmax_close(got, x, -1, 1.0, dt),
+          "logsumexp": lambda got, x, dt: ops.assert_logsumexp_close(got, x, dtype=dt)}
+
+
+@pytest.mark.numeric
+@pytest.mark.parametrize("name", ["softmax", "log_softmax", "logsumexp"])
+@pytest.mark.parametrize("n", [3, 9, 40, 100, 256, 257, 512])
+def test_short_rows_depend_on_neither_their_block_nor_the_thread_count(name, n, dtype, rng, restore_threads):
+    # Short rows go in blocks of one row per vector lane, each thread taking
+    # its own run of rows (cpp/src/kernels/shortrows-inl.h). A row's bits must
+    # not depend on the thread count, nor on the block or lane it lands in
+    # (the same rows shifted by 1, 3 and 5 places), and must be right.
+    rows = max(1003, 70_000 // n + 3)  # enough work for several threads, blocks left partial
+    x = ops.normal(rng, (rows, n), dtype, 4.0)
+    x[7] = -np.inf  # an all -inf row inside a block
+    x[12, 1] = np.nan
+    x[30, 0] = np.inf
+    fn = getattr(fs, name)
+    fs.set_num_threads(1)
+    one = np.asarray(fn(x)).copy()
+    CHECKS[name](one, x, dtype)
+    for threads in (2, 3):
+        fs.set_num_threads(threads)
+        assert np.asarray(fn(x)).tobytes() == one.tobytes(), f"{name} {x.shape}: {threads} threads differ from 1"
+    for shift in (1, 3, 5):
+        assert np.asarray(fn(x[shift:])).tobytes() == one[shift:].tobytes(), f"{name}: rows shifted by {shift} differ"
+
+
+@pytest.mark.numeric
+def test_short_rows_streamed_output_is_right(dtype, rng, restore_threads):
+    # An output over the streaming threshold, rows not vector-aligned: the
+    # block path's writer streams with a scalar head and tail on each row.
+    n = 100 + 1
+    x = ops.normal(rng, (ops.stream_rows(dtype, n), n), dtype, 4.0)
+    fs.set_num_threads(2)
+    for name in ("softmax", "log_softmax"):
+        got = getattr(fs, name)(x)
+        sample = slice(0, None, 997)  # the float64 reference on a sample of rows
+        CHECKS[name](got[sample], x[sample], dtype)
+
+
 def test_cross_entropy_mean_over_many_rows_is_thread_independent(rng, restore_threads):
     x = ops.normal(rng, (20000, 37), np.float32, 3.0)
     t = ops.index_target(rng, (20000,), 37, 0.1)

@@ -20,6 +20,16 @@ void exp_elementwise(const py::array& x, const py::array& out) {
   });
 }
 
+void log_elementwise(const py::array& x, const py::array& out) {
+  same_shape(x, "x", out, "out");
+  const int64_t n = x.ndim() == 1 ? x.shape(0) : -1;
+  const double* xp = vector_of<double>(x, "x", n, false);
+  double* yp = vector_of<double>(out, "out", n, true);
+  const auto& k = kernels();
+  py::gil_scoped_release nogil;
+  k.log_f64(xp, yp, n);
+}
+
 double exp_sum(const py::array& x) {
   return by_dtype(x, "x", [&](auto tag) {
     using T = decltype(tag);
@@ -61,6 +71,7 @@ void bind_util(py::module_& m) {
   m.def("get_num_threads", &get_num_threads);
   m.def("openmp_enabled", &openmp_enabled);
   m.def("exp", &exp_elementwise, py::arg("x"), py::arg("out"), "the kernels' vectorised exp, element-wise (1-D)");
+  m.def("log", &log_elementwise, py::arg("x"), py::arg("out"), "the kernels' vectorised float64 log, element-wise (1-D)");
   m.def("exp_sum", &exp_sum, py::arg("x"), "sum(exp(x)) in one vectorised pass with no output: the exp floor");
   m.def("parallel_copy", &parallel_copy, py::arg("src"), py::arg("dst"), "copy with every thread: the memory floor");
 }

@@ -90,11 +90,12 @@ struct KernelTable {
   void (*cross_entropy_f64)(const CrossEntropyArgs<double>&);
   void (*bce_f32)(const BceArgs<float>&);
   void (*bce_f64)(const BceArgs<double>&);
-  // Element-wise vectorised exp (for the accuracy tests) and the two floors
+  // Element-wise vectorised exp and log (for the accuracy tests) and the two floors
   // the benchmarks compare against: an exp-and-sum pass with no output, and a
   // parallel copy of the same bytes.
   void (*exp_f32)(const float* x, float* y, int64_t n);
   void (*exp_f64)(const double* x, double* y, int64_t n);
+  void (*log_f64)(const double* x, double* y, int64_t n);
   double (*exp_sum_f32)(const float* x, int64_t n);
   double (*exp_sum_f64)(const double* x, int64_t n);
   void (*copy)(void* dst, const void* src, int64_t bytes);

@@ -22,10 +22,13 @@ namespace FSM_NS {
 
 #include "kernels/simd-inl.h"
 #include "kernels/exp-inl.h"
+#include "kernels/log-inl.h"
 #include "kernels/parallel-inl.h"
 #include "kernels/pipeline-inl.h"
 #include "kernels/rowstats-inl.h"
+#include "kernels/shortrows-inl.h"
 #include "kernels/softmax-inl.h"
+#include "kernels/backward-inl.h"
 #include "kernels/xent-inl.h"
 #include "kernels/bce-inl.h"
 #include "kernels/floors-inl.h"
@@ -39,6 +42,7 @@ const KernelTable& table() {
       cross_entropy<float>, cross_entropy<double>,
       bce<float>, bce<double>,
       exp_array<float>, exp_array<double>,
+      log_array,
       exp_sum<float>, exp_sum<double>,
       parallel_copy,
   };

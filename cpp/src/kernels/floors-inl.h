@@ -1,6 +1,6 @@
 // What the benchmarks compare against: an exp-and-sum pass with no output
 // (the arithmetic floor), a parallel copy (the memory floor), and the
-// element-wise exp the accuracy tests measure.
+// element-wise exp and log the accuracy tests measure.
 #pragma once
 
 template <class T>
@@ -12,6 +12,13 @@ void exp_array(const T* x, T* y, int64_t n) {
     for (; i + N <= len; i += N) storeu(y + off + i, vexp(loadu(x + off + i)));
     if (i < len) store_partial(y + off + i, len - i, vexp(load_partial(x + off + i, len - i, T(0))));
   });
+}
+
+inline void log_array(const double* x, double* y, int64_t n) {
+  constexpr int64_t N = Vec<double>::N;
+  int64_t i = 0;
+  for (; i + N <= n; i += N) storeu(y + i, vlog(loadu(x + i)));
+  if (i < n) store_partial(y + i, n - i, vlog(load_partial(x + i, n - i, 1.0)));
 }
 
 template <class T>

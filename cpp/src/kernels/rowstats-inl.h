@@ -34,38 +34,48 @@ struct ChunkArrays {
   double* fac = nullptr;  // [nchunks] exp(m_c - M)
 };
 
+// What one set of ChunkArrays holds: `values` entries of ref, csum and fac,
+// and room for `exps` kept exp values.
+struct WorkShape {
+  int64_t values, exps;
+};
+
+// For the chunks of a row of up to n elements.
+template <class T>
+inline WorkShape row_shape(int64_t n, bool with_exps) {
+  const int64_t nch = ceil_div(n, chunk_len<T>()) + 1;
+  return {nch, with_exps ? nch * chunk_len<T>() : 0};
+}
+
 // `count` sets of ChunkArrays in one allocation (one per thread, or per
 // (thread, slot) for the pipelined row loop), made before the parallel
 // region.
 template <class T>
 class WorkArrays {
  public:
-  WorkArrays(int64_t count, int64_t n, bool with_exps)
-      : nch_(ceil_div(n, chunk_len<T>()) + 1), with_exps_(with_exps), stride_(bytes()),
-        buf_(stride_ * static_cast<size_t>(count)) {}
+  WorkArrays(int64_t count, WorkShape shape)
+      : shape_(shape), stride_(bytes()), buf_(stride_ * static_cast<size_t>(count)) {}
   ChunkArrays<T> operator[](int64_t index) const {
     ChunkArrays<T> a;
     size_t off = stride_ * static_cast<size_t>(index);
-    if (with_exps_) {
-      a.exps = buf_.at<T>(off);
-      off += static_cast<size_t>(nch_ * chunk_len<T>()) * sizeof(T);
-    }
+    if (shape_.exps > 0) a.exps = buf_.at<T>(off);
+    off += line_up(shape_.exps * sizeof(T));
     a.csum = buf_.at<double>(off);
-    off += static_cast<size_t>(nch_) * sizeof(double);
+    off += line_up(shape_.values * sizeof(double));
     a.fac = buf_.at<double>(off);
-    off += static_cast<size_t>(nch_) * sizeof(double);
+    off += line_up(shape_.values * sizeof(double));
     a.ref = buf_.at<T>(off);
     return a;
   }
 
  private:
+  // each array starts on a 64-byte line
+  static size_t line_up(int64_t bytes) { return (static_cast<size_t>(bytes) + 63) & ~size_t(63); }
   size_t bytes() const {
-    size_t b = static_cast<size_t>(nch_) * (sizeof(T) + 2 * sizeof(double) + 64);
-    if (with_exps_) b += static_cast<size_t>(nch_ * chunk_len<T>()) * sizeof(T);
-    return (b + 255) & ~size_t(255);
+    return line_up(shape_.exps * sizeof(T)) + 2 * line_up(shape_.values * sizeof(double)) +
+           line_up(shape_.values * sizeof(T));
   }
-  int64_t nch_;
-  bool with_exps_;
+  WorkShape shape_;
   size_t stride_;
   Buffer buf_;
 };
@@ -127,16 +137,51 @@ struct ChunkMax {
   FSM_HOT T value() const { return hmax(m); }
 };
 
+// Sum of b exp(x*s - ref) over one chunk, xc[0, len) (kept in ec when
+// Store), while taking the max of next_len elements at xn into `next`,
+// prefetching the lines of `ahead` and writing through `out` (begun and
+// finished by the caller): the exp arithmetic binds the multiply-add units,
+// and the loads, max and stores fill the other ports. Returns the four
+// accumulators' sum (lanes not yet added).
+template <bool Store, bool HasB, class T, class Sc, class Writer>
+FSM_HOT Vec<T> chunk_exp_sum(const T* xc, const T* bc, int64_t len, T ref, const Sc& scale, T* ec, const T* xn,
+                             const T* bn, int64_t next_len, const T* ahead, ChunkMax<HasB, T>& next, Writer& out) {
+  using V = Vec<T>;
+  constexpr int64_t N = V::N;
+  const V neg_ref = set1(ref == -T(HUGE_VAL) ? T(0) : -ref);
+  V s0 = set1(T(0)), s1 = s0, s2 = s0, s3 = s0;
+  auto term = [&](int64_t j, int64_t left) {
+    V e = vexp_bounded(scale(masked_x<HasB>(xc, bc, j, left)) + neg_ref);
+    if (HasB) e = e * (left >= N ? loadu(bc + j) : load_partial(bc + j, left, T(0)));
+    if (Store) storeu(ec + j, e);
+    return e;
+  };
+  const int64_t next_groups = next_len / (4 * N) * (4 * N);
+  int64_t i = 0;
+  for (; i + 4 * N <= len; i += 4 * N) {
+    for (int64_t line = 0; line < 4 * N; line += 64 / static_cast<int64_t>(sizeof(T)))
+      __builtin_prefetch(ahead + i + line);
+    s0 = s0 + term(i, N);
+    s1 = s1 + term(i + N, N);
+    s2 = s2 + term(i + 2 * N, N);
+    s3 = s3 + term(i + 3 * N, N);
+    if (i < next_groups) next.group(xn, bn, i);
+    out.step();
+  }
+  const int64_t grouped = i;  // the groups of `next` below this are done
+  for (; i < len; i += N) s0 = s0 + term(i, len - i);
+  next.rest(xn, bn, min64(grouped, next_groups), next_len);
+  return (s0 + s1) + (s2 + s3);
+}
+
 // One pass over the row, chunk by chunk. Chunk c's exp loop also takes the
 // max of chunk c+2 (two ahead: a chunk's max is reduced long before its
-// exp loop needs it) and, through `out`, writes chunk c of the previous row's
-// output (pipeline-inl.h): the exp arithmetic binds the multiply-add units,
-// and the loads, max and stores fill the other ports.
+// exp loop needs it), prefetches chunk c+3 and, through `out`, writes chunk
+// c of the previous row's output (pipeline-inl.h).
 template <bool Store, bool HasB, class T, class Sc, class Writer>
-inline RowStats<T> row_stats(const T* x, const T* b, int64_t n, const Sc& scale, const ChunkArrays<T>& w,
+FSM_HOT RowStats<T> row_stats(const T* x, const T* b, int64_t n, const Sc& scale, const ChunkArrays<T>& w,
                              Writer& out) {
-  using V = Vec<T>;
-  constexpr int64_t N = V::N, CH = chunk_len<T>(), kAhead = 2;
+  constexpr int64_t CH = chunk_len<T>(), kAhead = 2;
   const T ninf = -T(HUGE_VAL);
   const int64_t nch = ceil_div(n, CH);
   auto chunk_length = [&](int64_t c) { return c < nch ? min64(CH, n - c * CH) : int64_t(0); };
@@ -148,50 +193,23 @@ inline RowStats<T> row_stats(const T* x, const T* b, int64_t n, const Sc& scale,
     pending[k] = mk.value();
   }
   for (int64_t c = 0; c < nch; ++c) {
-    const int64_t off = c * CH, len = chunk_length(c);
-    const T* xc = x + off;
+    const int64_t off = c * CH;
     const T* bc = HasB ? b + off : nullptr;
     const T ref = pending[0] * scale.s;
     w.ref[c] = ref;
     if (ref > M) M = ref;
-    const V neg_ref = set1(ref == ninf ? T(0) : -ref);
-    V s0 = set1(T(0)), s1 = s0, s2 = s0, s3 = s0;
-    T* ec = Store ? w.exps + off : nullptr;
-    auto term = [&](int64_t j, int64_t left) {
-      V e = vexp_bounded(scale(masked_x<HasB>(xc, bc, j, left)) + neg_ref);
-      if (HasB) e = e * (left >= N ? loadu(bc + j) : load_partial(bc + j, left, T(0)));
-      if (Store) storeu(ec + j, e);
-      return e;
-    };
-    // Chunk c+2 is read here for its max; the lines of the chunk after it
-    // are requested now, so that they are in cache by then.
-    const T* xn = xc + kAhead * CH;
-    const T* bn = HasB ? bc + kAhead * CH : nullptr;
+    // the chunk after next: its pointers may point past the row (prefetches never fault)
+    const T* xn = x + off + kAhead * CH;
     const int64_t next_len = chunk_length(c + kAhead);
-    const int64_t next_groups = next_len / (4 * N) * (4 * N);
-    const T* ahead = xn + CH;  // may point past the row: prefetches never fault
     ChunkMax<HasB, T> next;
     out.begin(c);
-    int64_t i = 0;
-    for (; i + 4 * N <= len; i += 4 * N) {
-      for (int64_t line = 0; line < 4 * N; line += 64 / static_cast<int64_t>(sizeof(T)))
-        __builtin_prefetch(ahead + i + line);
-      s0 = s0 + term(i, N);
-      s1 = s1 + term(i + N, N);
-      s2 = s2 + term(i + 2 * N, N);
-      s3 = s3 + term(i + 3 * N, N);
-      if (i < next_groups) next.group(xn, bn, i);
-      out.step();
-    }
-    const int64_t grouped = i;  // the groups of chunk c+2 below this are done
-    for (; i < len; i += N) s0 = s0 + term(i, len - i);
+    const Vec<T> sum = chunk_exp_sum<Store, HasB>(x + off, bc, chunk_length(c), ref, scale,
+                                                  Store ? w.exps + off : nullptr, xn, HasB ? bc + kAhead * CH : nullptr,
+                                                  next_len, xn + CH, next, out);
     pending[0] = pending[1];
-    if (next_len > 0) {
-      next.rest(xn, bn, min64(grouped, next_groups), next_len);
-      pending[1] = next.value();
-    }
+    if (next_len > 0) pending[1] = next.value();
     out.finish();
-    w.csum[c] = hsum((s0 + s1) + (s2 + s3));
+    w.csum[c] = hsum(sum);
   }
   // fac[c] = exp(m_c - M) in double; 0 for chunks without a finite max.
   if (nch == 1) {

@@ -11,6 +11,7 @@
 // writer): GCC stops inlining them once the kernels' lambdas grow, and a
 // call per group of vectors costs more than the group's loads.
 #define FSM_HOT inline __attribute__((always_inline))
+#define FSM_HOT_LAMBDA __attribute__((always_inline))
 
 template <class T> struct Vec;
 
@@ -30,6 +31,7 @@ template <class T> inline void store_partial(T* p, int64_t k, Vec<T> a) { if (k 
 template <class T> inline Vec<T> operator+(Vec<T> a, Vec<T> b) { return {a.v + b.v}; }
 template <class T> inline Vec<T> operator-(Vec<T> a, Vec<T> b) { return {a.v - b.v}; }
 template <class T> inline Vec<T> operator*(Vec<T> a, Vec<T> b) { return {a.v * b.v}; }
+template <class T> inline Vec<T> operator/(Vec<T> a, Vec<T> b) { return {a.v / b.v}; }
 // a*b+c: no FMA on baseline x86-64, so two roundings here.
 template <class T> inline Vec<T> fmadd(Vec<T> a, Vec<T> b, Vec<T> c) { return {a.v * b.v + c.v}; }
 // max that ignores a NaN in `a` (the kernels propagate NaN through the sums)
@@ -40,6 +42,8 @@ template <class T> inline Vec<T> select(bool m, Vec<T> a, Vec<T> b) { return m ?
 template <class T> inline T hmax(Vec<T> a) { return a.v; }
 template <class T> inline T first(Vec<T> a) { return a.v; }
 template <class T> inline double hsum(Vec<T> a) { return static_cast<double>(a.v); }
+template <class T> inline Vec<T> hmax_each(const Vec<T>* v) { return v[0]; }
+template <class T> inline Vec<T> hsum_each(const Vec<T>* v) { return v[0]; }
 template <class T> inline Vec<T> lane_is(int64_t j) { return {j == 0 ? T(1) : T(0)}; }
 template <class T> inline bool lanes_below(int64_t k) { return k > 0; }
 // round to nearest even, |a| < 2^22 (float) / 2^51 (double); larger |a| only
@@ -53,6 +57,12 @@ template <int M> inline Vec<float> exponent_bits(Vec<float> t) {
 template <int M> inline Vec<double> exponent_bits(Vec<double> t) {
   uint64_t b; memcpy(&b, &t.v, 8); b <<= M;
   double r; memcpy(&r, &b, 8); return {r};
+}
+// x = m 2^k with m in [1, 2), for positive normal x; returns k.
+inline Vec<double> split_exponent(Vec<double> x, Vec<double>& m) {
+  int e;
+  m.v = 2 * frexp(x.v, &e);
+  return {static_cast<double>(e - 1)};
 }
 inline void stream_fence() {}
 
@@ -92,6 +102,8 @@ inline Vec<float> operator-(Vec<float> a, Vec<float> b) { return {_mm256_sub_ps(
 inline Vec<double> operator-(Vec<double> a, Vec<double> b) { return {_mm256_sub_pd(a.v, b.v)}; }
 inline Vec<float> operator*(Vec<float> a, Vec<float> b) { return {_mm256_mul_ps(a.v, b.v)}; }
 inline Vec<double> operator*(Vec<double> a, Vec<double> b) { return {_mm256_mul_pd(a.v, b.v)}; }
+inline Vec<float> operator/(Vec<float> a, Vec<float> b) { return {_mm256_div_ps(a.v, b.v)}; }
+inline Vec<double> operator/(Vec<double> a, Vec<double> b) { return {_mm256_div_pd(a.v, b.v)}; }
 inline Vec<float> fmadd(Vec<float> a, Vec<float> b, Vec<float> c) { return {_mm256_fmadd_ps(a.v, b.v, c.v)}; }
 inline Vec<double> fmadd(Vec<double> a, Vec<double> b, Vec<double> c) { return {_mm256_fmadd_pd(a.v, b.v, c.v)}; }
 // maxps returns its second operand when either is NaN: a NaN in `a` is skipped.
@@ -126,6 +138,29 @@ inline double hsum(Vec<float> a) {
   Vec<double> hi{_mm256_cvtps_pd(_mm256_extractf128_ps(a.v, 1))};
   return hsum(lo + hi);
 }
+// Lane k: op over the lanes of v[k], for N vectors at once (a transposed
+// reduction: 3 levels of shuffles for 8 results instead of 3 per result).
+// Every lane sees the same tree (low half op high half at each level), so a
+// result does not depend on k.
+template <class Op>
+inline Vec<float> reduce_each(const Vec<float>* v, const Op& op) {
+  __m256 t[4];
+  for (int p = 0; p < 4; ++p)
+    t[p] = op(_mm256_unpacklo_ps(v[2 * p].v, v[2 * p + 1].v), _mm256_unpackhi_ps(v[2 * p].v, v[2 * p + 1].v));
+  const __m256 u0 = op(_mm256_shuffle_ps(t[0], t[1], 0x44), _mm256_shuffle_ps(t[0], t[1], 0xEE));
+  const __m256 u1 = op(_mm256_shuffle_ps(t[2], t[3], 0x44), _mm256_shuffle_ps(t[2], t[3], 0xEE));
+  return {op(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31))};
+}
+template <class Op>
+inline Vec<double> reduce_each(const Vec<double>* v, const Op& op) {
+  const __m256d t0 = op(_mm256_unpacklo_pd(v[0].v, v[1].v), _mm256_unpackhi_pd(v[0].v, v[1].v));
+  const __m256d t1 = op(_mm256_unpacklo_pd(v[2].v, v[3].v), _mm256_unpackhi_pd(v[2].v, v[3].v));
+  return {op(_mm256_permute2f128_pd(t0, t1, 0x20), _mm256_permute2f128_pd(t0, t1, 0x31))};
+}
+inline Vec<float> hmax_each(const Vec<float>* v) { return reduce_each(v, [](__m256 a, __m256 b) { return _mm256_max_ps(a, b); }); }
+inline Vec<double> hmax_each(const Vec<double>* v) { return reduce_each(v, [](__m256d a, __m256d b) { return _mm256_max_pd(a, b); }); }
+inline Vec<float> hsum_each(const Vec<float>* v) { return reduce_each(v, [](__m256 a, __m256 b) { return _mm256_add_ps(a, b); }); }
+inline Vec<double> hsum_each(const Vec<double>* v) { return reduce_each(v, [](__m256d a, __m256d b) { return _mm256_add_pd(a, b); }); }
 // 1 in lane j, 0 elsewhere
 template <class T> inline Vec<T> lane_is(int64_t j);
 template <> inline Vec<float> lane_is<float>(int64_t j) {
@@ -144,6 +179,15 @@ template <int M> inline Vec<float> exponent_bits(Vec<float> t) {
 }
 template <int M> inline Vec<double> exponent_bits(Vec<double> t) {
   return {_mm256_castsi256_pd(_mm256_slli_epi64(_mm256_castpd_si256(t.v), M))};
+}
+// x = m 2^k with m in [1, 2), for positive normal x; returns k. The biased
+// exponent e becomes the double 2^52 + e by or-ing it into 2^52's mantissa.
+inline Vec<double> split_exponent(Vec<double> x, Vec<double>& m) {
+  const __m256i bits = _mm256_castpd_si256(x.v);
+  m.v = _mm256_castsi256_pd(_mm256_or_si256(_mm256_and_si256(bits, _mm256_set1_epi64x(0x000FFFFFFFFFFFFF)),
+                                            _mm256_set1_epi64x(0x3FF0000000000000)));
+  const __m256i e = _mm256_or_si256(_mm256_srli_epi64(bits, 52), _mm256_set1_epi64x(0x4330000000000000));
+  return {_mm256_sub_pd(_mm256_castsi256_pd(e), _mm256_set1_pd(4503599627370496.0 + 1023.0))};
 }
 inline void stream_fence() { _mm_sfence(); }
 
@@ -176,6 +220,8 @@ inline Vec<float> operator-(Vec<float> a, Vec<float> b) { return {_mm512_sub_ps(
 inline Vec<double> operator-(Vec<double> a, Vec<double> b) { return {_mm512_sub_pd(a.v, b.v)}; }
 inline Vec<float> operator*(Vec<float> a, Vec<float> b) { return {_mm512_mul_ps(a.v, b.v)}; }
 inline Vec<double> operator*(Vec<double> a, Vec<double> b) { return {_mm512_mul_pd(a.v, b.v)}; }
+inline Vec<float> operator/(Vec<float> a, Vec<float> b) { return {_mm512_div_ps(a.v, b.v)}; }
+inline Vec<double> operator/(Vec<double> a, Vec<double> b) { return {_mm512_div_pd(a.v, b.v)}; }
 inline Vec<float> fmadd(Vec<float> a, Vec<float> b, Vec<float> c) { return {_mm512_fmadd_ps(a.v, b.v, c.v)}; }
 inline Vec<double> fmadd(Vec<double> a, Vec<double> b, Vec<double> c) { return {_mm512_fmadd_pd(a.v, b.v, c.v)}; }
 inline Vec<float> vmax(Vec<float> a, Vec<float> b) { return {_mm512_max_ps(a.v, b.v)}; }
@@ -212,6 +258,19 @@ inline double hsum(Vec<float> a) {
   Vec<double> hi{_mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a.v), 1)))};
   return hsum(lo + hi);
 }
+// Lane k: the max / sum of v[k]'s lanes (one horizontal reduction each).
+template <class T>
+inline Vec<T> hmax_each(const Vec<T>* v) {
+  alignas(64) T lanes[Vec<T>::N];
+  for (int k = 0; k < Vec<T>::N; ++k) lanes[k] = hmax(v[k]);
+  return loadu(lanes);
+}
+template <class T>
+inline Vec<T> hsum_each(const Vec<T>* v) {
+  alignas(64) T lanes[Vec<T>::N];
+  for (int k = 0; k < Vec<T>::N; ++k) lanes[k] = static_cast<T>(hsum(v[k]));
+  return loadu(lanes);
+}
 template <class T> inline Vec<T> lane_is(int64_t j);
 template <> inline Vec<float> lane_is<float>(int64_t j) {
   return {_mm512_maskz_mov_ps(__mmask16(1u << j), _mm512_set1_ps(1.f))};
@@ -227,6 +286,14 @@ template <int M> inline Vec<float> exponent_bits(Vec<float> t) {
 }
 template <int M> inline Vec<double> exponent_bits(Vec<double> t) {
   return {_mm512_castsi512_pd(_mm512_slli_epi64(_mm512_castpd_si512(t.v), M))};
+}
+// As the AVX2 version.
+inline Vec<double> split_exponent(Vec<double> x, Vec<double>& m) {
+  const __m512i bits = _mm512_castpd_si512(x.v);
+  m.v = _mm512_castsi512_pd(_mm512_or_si512(_mm512_and_si512(bits, _mm512_set1_epi64(0x000FFFFFFFFFFFFF)),
+                                            _mm512_set1_epi64(0x3FF0000000000000)));
+  const __m512i e = _mm512_or_si512(_mm512_srli_epi64(bits, 52), _mm512_set1_epi64(0x4330000000000000));
+  return {_mm512_sub_pd(_mm512_castsi512_pd(e), _mm512_set1_pd(4503599627370496.0 + 1023.0))};
 }
 inline void stream_fence() { _mm_sfence(); }
 #else

@@ -1,4 +1,4 @@
-// softmax, log_softmax, logsumexp and their backward passes over rows.
+// softmax, log_softmax and logsumexp over rows.
 //
 //   softmax(x)_i     = exp(x_i s - M) / S          (s = 1/temperature)
 //   log_softmax(x)_i = (x_i s - M) - log S
@@ -6,7 +6,8 @@
 // with M, S from row_stats (rowstats-inl.h). Ordinary rows: one thread a
 // row, the row read from memory once (softmax rescales the kept exp values;
 // log_softmax re-reads x from L2) and written once, the writes of one row
-// overlapping the exp work of the next (pipeline-inl.h). Very long rows, or
+// overlapping the exp work of the next (pipeline-inl.h). Short rows go in
+// blocks of one row per vector lane (shortrows-inl.h). Very long rows, or
 // a few long ones (split_rows), are cut into kSegment pieces spread over the
 // threads: partial (M, S) per piece, combined in piece order, then a second
 // pass computes exp again and writes.
@@ -34,7 +35,7 @@ inline void segmented_stats(const T* x, int64_t ldx, const T* b, int64_t ldb, in
                             const Sc& scale, RowTotals<T>& out) {
   const int64_t nseg = ceil_div(n, kSegment), items = rows * nseg;
   const int nt = threads_for(items, rows * n);
-  const WorkArrays<T> work(nt, kSegment, false);
+  const WorkArrays<T> work(nt, row_shape<T>(kSegment, false));
   RowTotals<T> part(items);
   parallel_for(items, nt, [&](int tid, int64_t it) {
     const int64_t r = it / nseg, off = (it % nseg) * kSegment;
@@ -58,6 +59,89 @@ inline void segmented_stats(const T* x, int64_t ldx, const T* b, int64_t ldb, in
   }
 }
 
+// The writer of one softmax row: y = e * f, e the row's kept exp values and
+// f its chunk factors exp(m_c - M) / S.
+template <bool Stream, class T>
+inline auto softmax_writer(T* y, int64_t n, const T* e, const T* factors) {
+  auto vec = [=](int64_t i, Vec<T> f) { return loadu(e + i) * f; };
+  auto one = [=](int64_t i, T f) { return first(set1(e[i]) * set1(f)); };
+  return chunk_writer<Stream>(y, n, factors, vec, one);
+}
+
+// The writer of one log_softmax row: y = (x s - M) - log S.
+template <bool Stream, class T, class Sc>
+inline auto log_softmax_writer(T* y, const T* x, int64_t n, const Sc& scale, T M, T logS) {
+  const Vec<T> vM = set1(-M), vlogS = set1(logS);
+  auto vec = [=](int64_t i, Vec<T>) { return scale(loadu(x + i)) + vM - vlogS; };
+  auto one = [=](int64_t i, T) { return first(scale(set1(x[i])) + vM - vlogS); };
+  return chunk_writer<Stream>(y, n, static_cast<const T*>(nullptr), vec, one);
+}
+
+// Ordinary rows: a thread a row, pipelined (pipeline-inl.h).
+template <bool Stream, class T, class Sc>
+void softmax_rows(const SoftmaxArgs<T>& a, const Sc& scale, int nt) {
+  const int64_t n = a.n, nch = ceil_div(n, chunk_len<T>());
+  const bool keep = !a.log;  // softmax rescales the kept exp values; log_softmax re-reads x
+  const WorkArrays<T> work(2 * nt, row_shape<T>(n, keep));  // per (worker, slot)
+  Buffer state(sizeof(T) * 4 * nt);
+  T* shift = state.at<T>(0);  // per (worker, slot): M and log S of the row in the slot
+  if (a.log) {
+    pipelined_rows(
+        a.rows, nt,
+        [&](int worker, int64_t r, int slot, auto& out) FSM_HOT_LAMBDA {
+          const RowStats<T> rs = row_stats<false, false>(a.x + r * a.ldx, static_cast<const T*>(nullptr), n, scale,
+                                                         work[slot_index(worker, slot)], out);
+          shift[slot_index(worker, slot) * 2] = rs.M;
+          shift[slot_index(worker, slot) * 2 + 1] = static_cast<T>(log(rs.S));
+        },
+        [&](int worker, int64_t r, int slot) {
+          const T* st = shift + slot_index(worker, slot) * 2;
+          return log_softmax_writer<Stream>(a.y + r * a.ldy, a.x + r * a.ldx, n, scale, st[0], st[1]);
+        });
+  } else {
+    pipelined_rows(
+        a.rows, nt,
+        [&](int worker, int64_t r, int slot, auto& out) FSM_HOT_LAMBDA {
+          const ChunkArrays<T> w = work[slot_index(worker, slot)];
+          const RowStats<T> rs = row_stats<true, false>(a.x + r * a.ldx, static_cast<const T*>(nullptr), n, scale, w,
+                                                        out);
+          const double inv = 1.0 / rs.S;
+          for (int64_t c = 0; c < nch; ++c) w.ref[c] = static_cast<T>(w.fac[c] * inv);
+        },
+        [&](int worker, int64_t r, int slot) {
+          const ChunkArrays<T> w = work[slot_index(worker, slot)];
+          return softmax_writer<Stream>(a.y + r * a.ldy, n, w.exps, w.ref);
+        });
+  }
+}
+
+// Short rows (n <= short_row_max): blocks of N rows (shortrows-inl.h).
+template <bool Stream, class T, class Sc>
+void softmax_blocks(const SoftmaxArgs<T>& a, const Sc& scale, int nt) {
+  const int64_t n = a.n;
+  if (a.log) {
+    const WorkArrays<T> work(2 * nt, block_shape<T>(n, false));
+    block_rows<false>(
+        a.x, a.ldx, a.rows, n, scale, nt, work,
+        [&](const ChunkArrays<T>& w, int64_t, int64_t) { per_row_in_double(w, [](Vec<double> S) { return vlog(S); }); },
+        [&](const ChunkArrays<T>& w, int k, int64_t r) {
+          return log_softmax_writer<Stream>(a.y + r * a.ldy, a.x + r * a.ldx, n, scale, w.ref[k],
+                                            static_cast<T>(w.fac[k]));
+        });
+  } else {
+    const WorkArrays<T> work(2 * nt, block_shape<T>(n, true));
+    block_rows<true>(
+        a.x, a.ldx, a.rows, n, scale, nt, work,
+        [&](const ChunkArrays<T>& w, int64_t, int64_t) {
+          per_row_in_double(w, [](Vec<double> S) { return set1(1.0) / S; });
+          for (int k = 0; k < Vec<T>::N; ++k) w.ref[k] = static_cast<T>(w.fac[k]);  // the writer's factor
+        },
+        [&](const ChunkArrays<T>& w, int k, int64_t r) {
+          return softmax_writer<Stream>(a.y + r * a.ldy, n, w.exps + k * n, w.ref + k);
+        });
+  }
+}
+
 template <class T, class Sc>
 void softmax_impl(const SoftmaxArgs<T>& a, const Sc& scale) {
   using V = Vec<T>;
@@ -65,48 +149,10 @@ void softmax_impl(const SoftmaxArgs<T>& a, const Sc& scale) {
   const bool st = stream_output<T>(rows, n);
   if (!split_rows(rows, n)) {
     const int nt = threads_for(rows, rows * n);
-    const bool keep = !a.log;  // softmax rescales the kept exp values; log_softmax re-reads x
-    const int64_t nch = ceil_div(n, chunk_len<T>());
-    const WorkArrays<T> work(2 * nt, n, keep);  // per (worker, slot)
-    Buffer state(sizeof(T) * 4 * nt);
-    T* shift = state.at<T>(0);  // per (worker, slot): M and log S of the row in the slot
     with_flag(st, [&](auto stream) {
       constexpr bool Stream = decltype(stream)::value;
-      if (a.log) {
-        pipelined_rows(
-            rows, nt,
-            [&](int worker, int64_t r, int slot, auto& out) {
-              const RowStats<T> rs = row_stats<false, false>(a.x + r * a.ldx, static_cast<const T*>(nullptr), n,
-                                                             scale, work[slot_index(worker, slot)], out);
-              shift[slot_index(worker, slot) * 2] = rs.M;
-              shift[slot_index(worker, slot) * 2 + 1] = static_cast<T>(log(rs.S));
-            },
-            [&](int worker, int64_t r, int slot) {
-              const T* x = a.x + r * a.ldx;
-              const V vM = set1(-shift[slot_index(worker, slot) * 2]);
-              const V vlogS = set1(shift[slot_index(worker, slot) * 2 + 1]);
-              auto vec = [=](int64_t i, V) { return scale(loadu(x + i)) + vM - vlogS; };
-              auto one = [=](int64_t i, T) { return first(scale(set1(x[i])) + vM - vlogS); };
-              return chunk_writer<Stream>(a.y + r * a.ldy, n, static_cast<const T*>(nullptr), vec, one);
-            });
-      } else {
-        pipelined_rows(
-            rows, nt,
-            [&](int worker, int64_t r, int slot, auto& out) {
-              const ChunkArrays<T> w = work[slot_index(worker, slot)];
-              const RowStats<T> rs = row_stats<true, false>(a.x + r * a.ldx, static_cast<const T*>(nullptr), n,
-                                                            scale, w, out);
-              const double inv = 1.0 / rs.S;
-              for (int64_t c = 0; c < nch; ++c) w.ref[c] = static_cast<T>(w.fac[c] * inv);
-            },
-            [&](int worker, int64_t r, int slot) {
-              const ChunkArrays<T> w = work[slot_index(worker, slot)];
-              const T* e = w.exps;
-              auto vec = [=](int64_t i, V f) { return loadu(e + i) * f; };
-              auto one = [=](int64_t i, T f) { return first(set1(e[i]) * set1(f)); };
-              return chunk_writer<Stream>(a.y + r * a.ldy, n, static_cast<const T*>(w.ref), vec, one);
-            });
-      }
+      if (n <= short_row_max<T>()) softmax_blocks<Stream>(a, scale, nt);
+      else softmax_rows<Stream>(a, scale, nt);
     });
     return;
   }
@@ -139,11 +185,12 @@ void softmax(const SoftmaxArgs<T>& a) {
   with_scale(a.inv_temp, [&](const auto& scale) { softmax_impl(a, scale); });
 }
 
-// log|S| + M and sign(S); a negative sum is NaN unless its sign is asked for.
+// M + log|S| (log_abs_S given) and sign(S); a negative sum is NaN unless its
+// sign is asked for.
 template <class T>
-inline void logsumexp_finish(T M, double S, T* out, T* sign) {
+inline void logsumexp_finish(T M, double S, double log_abs_S, T* out, T* sign) {
   const double sg = S > 0 ? 1.0 : (S < 0 ? -1.0 : (S == 0 ? 0.0 : S));
-  double v = static_cast<double>(M) + log(fabs(S));
+  double v = static_cast<double>(M) + log_abs_S;
   if (!sign && sg < 0) v = NAN;
   *out = static_cast<T>(v);
   if (sign) *sign = static_cast<T>(sg);
@@ -158,30 +205,41 @@ inline void logsumexp_inf_row(const T* x, const T* b, int64_t n, T s, T* out, T*
     if (bi == 0.0) continue;
     acc += bi * exp(static_cast<double>(x[i]) * static_cast<double>(s));
   }
-  logsumexp_finish(T(0), acc, out, sign);
+  logsumexp_finish(T(0), acc, log(fabs(acc)), out, sign);
 }
 
 template <bool HasB, class T, class Sc>
 void logsumexp_impl(const LogSumExpArgs<T>& a, const Sc& scale) {
   const int64_t rows = a.rows, n = a.n;
   const T s = a.inv_temp, pinf = T(HUGE_VAL);
-  auto finish = [&](int64_t r, T M, double S) {
+  auto finish = [&](int64_t r, T M, double S, double log_abs_S) {
     T* sg = a.sign ? a.sign + r : nullptr;
     if (M == pinf) logsumexp_inf_row(a.x + r * a.ldx, HasB ? a.b + r * a.ldb : nullptr, n, s, a.out + r, sg);
-    else logsumexp_finish(M, S, a.out + r, sg);
+    else logsumexp_finish(M, S, log_abs_S, a.out + r, sg);
   };
-  if (!split_rows(rows, n)) {
-    const int nt = threads_for(rows, rows * n);
-    const WorkArrays<T> work(nt, n, false);
-    parallel_for(rows, nt, [&](int tid, int64_t r) {
-      const RowStats<T> rs = row_stats<false, HasB>(a.x + r * a.ldx, HasB ? a.b + r * a.ldb : nullptr, n, scale, work[tid]);
-      finish(r, rs.M, rs.S);
-    });
+  if (split_rows(rows, n)) {
+    RowTotals<T> totals(rows);
+    segmented_stats<HasB>(a.x, a.ldx, a.b, a.ldb, rows, n, scale, totals);
+    for (int64_t r = 0; r < rows; ++r) finish(r, totals.M[r], totals.S[r], log(fabs(totals.S[r])));
     return;
   }
-  RowTotals<T> totals(rows);
-  segmented_stats<HasB>(a.x, a.ldx, a.b, a.ldb, rows, n, scale, totals);
-  for (int64_t r = 0; r < rows; ++r) finish(r, totals.M[r], totals.S[r]);
+  const int nt = threads_for(rows, rows * n);
+  if (!HasB && n <= short_row_max<T>()) {  // S >= 0 without b
+    const WorkArrays<T> work(2 * nt, block_shape<T>(n, false));
+    block_rows<false>(
+        a.x, a.ldx, rows, n, scale, nt, work,
+        [&](const ChunkArrays<T>& w, int64_t r, int64_t count) {
+          per_row_in_double(w, [](Vec<double> S) { return vlog(S); });
+          for (int64_t k = 0; k < count; ++k) finish(r + k, w.ref[k], w.csum[k], w.fac[k]);
+        },
+        [](const ChunkArrays<T>&, int, int64_t) { return NoWriter(); });
+    return;
+  }
+  const WorkArrays<T> work(nt, row_shape<T>(n, false));
+  parallel_for(rows, nt, [&](int tid, int64_t r) {
+    const RowStats<T> rs = row_stats<false, HasB>(a.x + r * a.ldx, HasB ? a.b + r * a.ldb : nullptr, n, scale, work[tid]);
+    finish(r, rs.M, rs.S, log(fabs(rs.S)));
+  });
 }
 
 template <class T>
@@ -190,59 +248,5 @@ void logsumexp(const LogSumExpArgs<T>& a) {
   with_scale(a.inv_temp, [&](const auto& scale) {
     if (a.b) logsumexp_impl<true>(a, scale);
     else logsumexp_impl<false>(a, scale);
-  });
-}
-
-// Sum over a row of f(i) (a vector) in chunks: float chunk sums, added in
-// double, so the error does not grow with the row length.
-template <class T, class F>
-inline double chunked_sum(int64_t n, const F& f) {
-  using V = Vec<T>;
-  constexpr int64_t N = V::N, CH = chunk_len<T>();
-  double total = 0.0;
-  for (int64_t off = 0; off < n; off += CH) {
-    const int64_t len = min64(CH, n - off);
-    V s0 = set1(T(0)), s1 = s0;
-    int64_t i = 0;
-    for (; i + 2 * N <= len; i += 2 * N) {
-      s0 = s0 + f(off + i, N);
-      s1 = s1 + f(off + i + N, N);
-    }
-    for (; i < len; i += N) s0 = s0 + f(off + i, len - i);
-    total += hsum(s0 + s1);
-  }
-  return total;
-}
-
-template <class T>
-inline Vec<T> load_n(const T* p, int64_t left) {
-  return left >= Vec<T>::N ? loadu(p) : load_partial(p, left, T(0));
-}
-
-// softmax:     dx = y (g - sum(g y)) s
-// log_softmax: dx = (g - exp(y) sum(g)) s
-template <class T>
-void softmax_backward(const SoftmaxBackwardArgs<T>& a) {
-  using V = Vec<T>;
-  const int64_t rows = a.rows, n = a.n;
-  if (rows <= 0 || n <= 0) return;
-  const bool st = stream_output<T>(rows, n);
-  const T s = a.inv_temp;
-  const V vs = set1(s);
-  parallel_for(rows, threads_for(rows, rows * n), [&](int, int64_t r) {
-    const T* g = a.g + r * a.ldg;
-    const T* y = a.y + r * a.ldy;
-    T* dx = a.dx + r * a.lddx;
-    if (a.log) {
-      const T sg = static_cast<T>(chunked_sum<T>(n, [&](int64_t i, int64_t left) { return load_n(g + i, left); }));
-      const V vsg = set1(sg);
-      write_range(st, dx, 0, n, [&](int64_t i) { return (loadu(g + i) - vexp(loadu(y + i)) * vsg) * vs; },
-                [&](int64_t i) { return first((set1(g[i]) - vexp(set1(y[i])) * vsg) * vs); });
-    } else {
-      const T dot = static_cast<T>(chunked_sum<T>(n, [&](int64_t i, int64_t left) { return load_n(g + i, left) * load_n(y + i, left); }));
-      const V vdot = set1(dot);
-      write_range(st, dx, 0, n, [&](int64_t i) { return loadu(y + i) * (loadu(g + i) - vdot) * vs; },
-                [&](int64_t i) { return first(set1(y[i]) * (set1(g[i]) - vdot) * vs); });
-    }
   });
 }

@@ -34,13 +34,13 @@ void cross_entropy(const CrossEntropyArgs<T>& a) {
   }
   const int nt = threads_for(rows, rows * C);
   const int64_t nch = ceil_div(C, chunk_len<T>());
-  const WorkArrays<T> work(2 * nt, C, want_grad);  // per (worker, slot)
+  const WorkArrays<T> work(2 * nt, row_shape<T>(C, want_grad));  // per (worker, slot)
   Buffer state(sizeof(XentRowState) * 2 * nt);
   XentRowState* rstate = state.at<XentRowState>(0);
   const T* wt = a.weight;
   const V vk = set1(static_cast<T>(gs * eps / static_cast<double>(C)));
 
-  auto row_loss = [&](int worker, int64_t r, int slot, auto& out) {
+  auto row_loss = [&](int worker, int64_t r, int slot, auto& out) FSM_HOT_LAMBDA {
     const T* x = a.x + r * a.ldx;
     XentRowState& rs_out = rstate[slot_index(worker, slot)];
     int64_t t = -1;

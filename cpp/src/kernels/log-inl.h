@@ -1,0 +1,40 @@
+// Vectorised natural log of doubles: log S for a block of short rows at once
+// (shortrows-inl.h), where a libm call per row would cost a tenth of the row.
+//
+// Method and coefficients: fdlibm's e_log.c (Sun Microsystems, 1993).
+// x = 2^k (1 + f) with 1 + f in [sqrt(2)/2, sqrt(2)); s = f / (2 + f);
+//   log(1 + f) = f - (f^2/2 - s (f^2/2 + R(s^2))),
+// R a degree-7 polynomial in s^2 (minimax for (log((1+s)/(1-s)) - 2s)/s, that
+// file's Lg1..Lg7); k ln 2 is added in two parts, k ln2_hi being exact.
+// fdlibm states an error below 1 ulp; tests/test_exp.py asserts that bound
+// over [1e-300, 1e300] and the special values: log(0) = -inf, log(x < 0) =
+// NaN, log(+inf) = +inf, NaN stays NaN. Subnormal inputs are scaled by 2^54
+// first.
+#pragma once
+
+inline Vec<double> vlog(Vec<double> x) {
+  using V = Vec<double>;
+  const V inf = set1(HUGE_VAL);
+  const auto subnormal = lt(x, set1(2.2250738585072014e-308));  // also 0 and x < 0, fixed below
+  const V xs = select(subnormal, x * set1(18014398509481984.0), x);  // 2^54
+  V m;
+  V k = split_exponent(xs, m);
+  k = select(subnormal, k - set1(54.0), k);
+  const auto above = lt(set1(1.4142135623730951), m);  // m > sqrt(2): use m/2 and k+1
+  m = select(above, m * set1(0.5), m);
+  k = select(above, k + set1(1.0), k);
+  const V f = m - set1(1.0);
+  const V s = f / (set1(2.0) + f);
+  const V z = s * s, w = z * z;
+  const V t1 = w * fmadd(w, fmadd(w, set1(1.531383769920937332e-01), set1(2.222219843214978396e-01)),
+                         set1(3.999999999940941908e-01));
+  const V t2 = z * fmadd(w, fmadd(w, fmadd(w, set1(1.479819860511658591e-01), set1(1.818357216161805012e-01)),
+                                  set1(2.857142874366239149e-01)),
+                         set1(6.666666666666735130e-01));
+  const V R = t2 + t1;
+  const V hfsq = set1(0.5) * f * f;
+  V r = k * set1(6.93147180369123816490e-01) - ((hfsq - (s * (hfsq + R) + k * set1(1.90821492927058770002e-10))) - f);
+  r = select(lt(x, inf), r, x);                           // +inf and NaN give themselves
+  r = select(lt(x, set1(0.0)), set1(static_cast<double>(NAN)), r);
+  return select(neq(x, set1(0.0)), r, set1(-HUGE_VAL));
+}

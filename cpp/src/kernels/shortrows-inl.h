@@ -1,0 +1,98 @@
+// Short rows, a block of N at a time (N = the lanes of a vector).
+//
+// On a row of a few hundred elements row_stats' fixed costs show: the wait
+// for the row's max before its exp loop, the horizontal max and sum, and a
+// libm log or divide per row. Here each thread takes its rows in blocks of
+// N:
+//  - row k of block b is summed by chunk_exp_sum (rowstats-inl.h), whose
+//    loop also takes the max of row k of block b+1, prefetches row k of
+//    block b+2 and writes row k of block b-1's output;
+//  - the N maxima and N sums of a block are reduced together (hmax_each,
+//    hsum_each), and 1/S or log S comes from one vector operation in double
+//    for the N rows (log-inl.h).
+// Every lane's arithmetic is that of its own row, with the same reduction
+// tree in every lane, so a row's result depends neither on its block nor on
+// the thread count. A row is one chunk (n <= chunk_len), so its float sum
+// adds at most 16 terms per accumulator lane, as in row_stats.
+#pragma once
+
+// Rows at most this long go in blocks: one chunk, and at most 2 KB, so that
+// the four blocks in flight (b-1 to b+2) stay in L1.
+template <class T>
+constexpr int64_t short_row_max() {
+  return chunk_len<T>() < 2048 / static_cast<int64_t>(sizeof(T)) ? chunk_len<T>()
+                                                                   : 2048 / static_cast<int64_t>(sizeof(T));
+}
+
+// Per (worker, slot) arrays of a block: ref = the rows' max of x*s, csum =
+// their sums S, fac = what the finisher leaves for the writer; exps (with
+// Keep) = row k's exp values at k*n.
+template <class T>
+inline WorkShape block_shape(int64_t n, bool keep) {
+  return {Vec<T>::N, keep ? Vec<T>::N * n : 0};
+}
+
+// f(S) for the block's N sums, in double vectors, into fac.
+template <class T, class F>
+inline void per_row_in_double(const ChunkArrays<T>& w, const F& f) {
+  for (int64_t k = 0; k < Vec<T>::N; k += Vec<double>::N) storeu(w.fac + k, f(loadu(w.csum + k)));
+}
+
+// Row statistics of rows [0, rows) of x (row stride ldx), n <= short_row_max,
+// in blocks over nt threads. work: WorkArrays(2 * nt, block_shape(n, Keep)).
+// finish(w, r, count): after block statistics, rows r to r + count - 1 in w.
+// writer_for(w, k, r): the output writer of row r, row k of the block in w.
+template <bool Keep, class T, class Sc, class Finish, class WriterFor>
+inline void block_rows(const T* x, int64_t ldx, int64_t rows, int64_t n, const Sc& scale, int nt,
+                       const WorkArrays<T>& work, const Finish& finish, const WriterFor& writer_for) {
+  using V = Vec<T>;
+  constexpr int N = V::N;
+  parallel_for(nt, nt, [&](int, int64_t worker_index) {
+    const int worker = static_cast<int>(worker_index);
+    const int64_t r0 = rows * worker / nt, r1 = rows * (worker + 1) / nt;
+    if (r1 <= r0) return;
+    const int64_t nb = ceil_div(r1 - r0, N);
+    // row k of block b; rows past the worker's last repeat it (computed, never written)
+    auto row = [&](int64_t b, int k) { return min64(r0 + b * N + k, r1 - 1); };
+    auto count = [&](int64_t b) { return min64(N, r1 - r0 - b * N); };
+    V mx[N];
+    for (int k = 0; k < N; ++k) {
+      ChunkMax<false, T> m;
+      m.rest(x + row(0, k) * ldx, nullptr, 0, n);
+      mx[k] = m.m;
+    }
+    for (int64_t b = 0; b < nb; ++b) {
+      const ChunkArrays<T> w = work[slot_index(worker, static_cast<int>(b & 1))];
+      storeu(w.ref, hmax_each(mx) * set1(scale.s));
+      const int64_t next_len = b + 1 < nb ? n : 0;
+      V sums[N];
+      auto sum_row = [&](int k, auto& out) FSM_HOT_LAMBDA {
+        const T* xr = x + row(b, k) * ldx;
+        ChunkMax<false, T> next;
+        out.begin(0);
+        sums[k] = chunk_exp_sum<Keep, false>(xr, static_cast<const T*>(nullptr), n, w.ref[k], scale,
+                                             Keep ? w.exps + k * n : nullptr, x + row(b + 1, k) * ldx,
+                                             static_cast<const T*>(nullptr), next_len, x + row(b + 2, k) * ldx,
+                                             next, out);
+        out.finish();
+        mx[k] = next.m;
+      };
+      if (b == 0) {
+        NoWriter none;
+        for (int k = 0; k < N; ++k) sum_row(k, none);
+      } else {  // block b-1 is full: only the last block can be short
+        const ChunkArrays<T> wp = work[slot_index(worker, static_cast<int>((b - 1) & 1))];
+        for (int k = 0; k < N; ++k) {
+          auto out = writer_for(wp, k, row(b - 1, k));
+          sum_row(k, out);
+        }
+      }
+      alignas(64) T S[N];
+      storeu(S, hsum_each(sums));
+      for (int k = 0; k < N; ++k) w.csum[k] = S[k];
+      finish(w, r0 + b * N, count(b));
+    }
+    const ChunkArrays<T> wl = work[slot_index(worker, static_cast<int>((nb - 1) & 1))];
+    for (int k = 0; k < count(nb - 1); ++k) writer_for(wl, k, row(nb - 1, k)).write_all();
+  });
+}
