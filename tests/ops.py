@@ -235,8 +235,8 @@ def assert_loss_close(got, want, dtype, what: str, reduction: str, lead_shape) -
     assert_within(np.atleast_1d(got), np.atleast_1d(w), rtol * (np.abs(np.atleast_1d(w)) + 1.0), what)
 
 
-def assert_grad_close(got, want, dtype, what: str) -> None:
-    """Per row: |err| <= rtol * (|want| + max_row |want|)."""
+def assert_grad_close(got, want, dtype, what: str, atol: float = 0.0) -> None:
+    """Per row: |err| <= rtol * (|want| + max_row |want|) + atol."""
     dtype = np.dtype(dtype)
     check_dtype(got, dtype, what)
     want = np.asarray(want, np.float64)
@@ -244,7 +244,7 @@ def assert_grad_close(got, want, dtype, what: str) -> None:
     if want.size == 0:
         return
     row_scale = np.max(np.abs(want), axis=-1, keepdims=True) if want.ndim else np.abs(want)
-    assert_within(got, want, LOSS_RTOL[dtype] * (np.abs(want) + row_scale) + 1e-300, what)
+    assert_within(got, want, LOSS_RTOL[dtype] * (np.abs(want) + row_scale) + max(atol, 1e-300), what)
 
 
 # --------------------------------------------------------------------------

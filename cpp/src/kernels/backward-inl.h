@@ -4,32 +4,6 @@
 // Each row is read twice (the sum, then the write) and written once.
 #pragma once
 
-// Sum over a row of f(i) (a vector) in chunks: float chunk sums, added in
-// double, so the error does not grow with the row length.
-template <class T, class F>
-inline double chunked_sum(int64_t n, const F& f) {
-  using V = Vec<T>;
-  constexpr int64_t N = V::N, CH = chunk_len<T>();
-  double total = 0.0;
-  for (int64_t off = 0; off < n; off += CH) {
-    const int64_t len = min64(CH, n - off);
-    V s0 = set1(T(0)), s1 = s0;
-    int64_t i = 0;
-    for (; i + 2 * N <= len; i += 2 * N) {
-      s0 = s0 + f(off + i, N);
-      s1 = s1 + f(off + i + N, N);
-    }
-    for (; i < len; i += N) s0 = s0 + f(off + i, len - i);
-    total += hsum(s0 + s1);
-  }
-  return total;
-}
-
-template <class T>
-inline Vec<T> load_n(const T* p, int64_t left) {
-  return left >= Vec<T>::N ? loadu(p) : load_partial(p, left, T(0));
-}
-
 template <class T>
 void softmax_backward(const SoftmaxBackwardArgs<T>& a) {
   using V = Vec<T>;

@@ -123,8 +123,8 @@ void softmax_blocks(const SoftmaxArgs<T>& a, const Sc& scale, int nt) {
     const WorkArrays<T> work(2 * nt, block_shape<T>(n, false));
     block_rows<false>(
         a.x, a.ldx, a.rows, n, scale, nt, work,
-        [&](const ChunkArrays<T>& w, int64_t, int64_t) { per_row_in_double(w, [](Vec<double> S) { return vlog(S); }); },
-        [&](const ChunkArrays<T>& w, int k, int64_t r) {
+        [&](int, const ChunkArrays<T>& w, int64_t, int64_t) { per_row_in_double(w, [](Vec<double> S) { return vlog(S); }); },
+        [&](int, const ChunkArrays<T>& w, int k, int64_t r) {
           return log_softmax_writer<Stream>(a.y + r * a.ldy, a.x + r * a.ldx, n, scale, w.ref[k],
                                             static_cast<T>(w.fac[k]));
         });
@@ -132,11 +132,11 @@ void softmax_blocks(const SoftmaxArgs<T>& a, const Sc& scale, int nt) {
     const WorkArrays<T> work(2 * nt, block_shape<T>(n, true));
     block_rows<true>(
         a.x, a.ldx, a.rows, n, scale, nt, work,
-        [&](const ChunkArrays<T>& w, int64_t, int64_t) {
+        [&](int, const ChunkArrays<T>& w, int64_t, int64_t) {
           per_row_in_double(w, [](Vec<double> S) { return set1(1.0) / S; });
           for (int k = 0; k < Vec<T>::N; ++k) w.ref[k] = static_cast<T>(w.fac[k]);  // the writer's factor
         },
-        [&](const ChunkArrays<T>& w, int k, int64_t r) {
+        [&](int, const ChunkArrays<T>& w, int k, int64_t r) {
           return softmax_writer<Stream>(a.y + r * a.ldy, n, w.exps + k * n, w.ref + k);
         });
   }
@@ -149,9 +149,10 @@ void softmax_impl(const SoftmaxArgs<T>& a, const Sc& scale) {
   const bool st = stream_output<T>(rows, n);
   if (!split_rows(rows, n)) {
     const int nt = threads_for(rows, rows * n);
-    with_flag(st, [&](auto stream) {
+    const bool blocks = n <= short_row_max<T>();
+    with_flag(st && (!blocks || whole_lines(a.y, a.ldy, n)), [&](auto stream) {
       constexpr bool Stream = decltype(stream)::value;
-      if (n <= short_row_max<T>()) softmax_blocks<Stream>(a, scale, nt);
+      if (blocks) softmax_blocks<Stream>(a, scale, nt);
       else softmax_rows<Stream>(a, scale, nt);
     });
     return;
@@ -228,11 +229,11 @@ void logsumexp_impl(const LogSumExpArgs<T>& a, const Sc& scale) {
     const WorkArrays<T> work(2 * nt, block_shape<T>(n, false));
     block_rows<false>(
         a.x, a.ldx, rows, n, scale, nt, work,
-        [&](const ChunkArrays<T>& w, int64_t r, int64_t count) {
+        [&](int, const ChunkArrays<T>& w, int64_t r, int64_t count) {
           per_row_in_double(w, [](Vec<double> S) { return vlog(S); });
           for (int64_t k = 0; k < count; ++k) finish(r + k, w.ref[k], w.csum[k], w.fac[k]);
         },
-        [](const ChunkArrays<T>&, int, int64_t) { return NoWriter(); });
+        [](int, const ChunkArrays<T>&, int, int64_t) { return NoWriter(); });
     return;
   }
   const WorkArrays<T> work(nt, row_shape<T>(n, false));

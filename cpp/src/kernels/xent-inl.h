@@ -25,7 +25,7 @@ void cross_entropy(const CrossEntropyArgs<T>& a) {
   const int64_t rows = a.rows, C = a.C;
   if (rows <= 0 || C <= 0) return;
   const bool want_grad = a.grad != nullptr;
-  const bool st = want_grad && stream_output<T>(rows, C);
+
   const double eps = a.label_smoothing, z = a.z_loss, gs = a.grad_scale;
   double Wsum = static_cast<double>(C);
   if (a.weight) {
@@ -33,30 +33,21 @@ void cross_entropy(const CrossEntropyArgs<T>& a) {
     for (int64_t c = 0; c < C; ++c) Wsum += a.weight[c];
   }
   const int nt = threads_for(rows, rows * C);
-  const int64_t nch = ceil_div(C, chunk_len<T>());
-  const WorkArrays<T> work(2 * nt, row_shape<T>(C, want_grad));  // per (worker, slot)
-  Buffer state(sizeof(XentRowState) * 2 * nt);
-  XentRowState* rstate = state.at<XentRowState>(0);
+  const bool blocks = C <= short_row_max<T>();
+  const bool st = want_grad && stream_output<T>(rows, C) && (!blocks || whole_lines(a.grad, a.ldg, C));
+  const int per_slot = blocks ? V::N : 1;  // rows whose state a slot holds
+  const WorkArrays<T> work(2 * nt, blocks ? block_shape<T>(C, want_grad) : row_shape<T>(C, want_grad));
+  Buffer state(sizeof(XentRowState) * 2 * nt * per_slot);
+  XentRowState* rstate = state.at<XentRowState>(0);  // per (worker, slot) and row of the slot
   const T* wt = a.weight;
   const V vk = set1(static_cast<T>(gs * eps / static_cast<double>(C)));
+  auto ignored = [&](int64_t r) { return a.target && a.target[r] == a.ignore_index; };
 
-  auto row_loss = [&](int worker, int64_t r, int slot, auto& out) FSM_HOT_LAMBDA {
+  // Row r's loss from lse = M + log S; fills its writer state and returns
+  // the factor of exp(x_c - M) in its gradient (before chunk factors).
+  auto finish_row = [&](int64_t r, double lse, double S, XentRowState& rs_out) {
     const T* x = a.x + r * a.ldx;
-    XentRowState& rs_out = rstate[slot_index(worker, slot)];
-    int64_t t = -1;
-    if (a.target) {
-      t = a.target[r];
-      if (t == a.ignore_index) {
-        a.row_loss[r] = 0.0;
-        rs_out = {t, true, 0.0};
-        out.write_all();
-        return;
-      }
-    }
-    const ChunkArrays<T> w = work[slot_index(worker, slot)];
-    const RowStats<T> rs = want_grad ? row_stats<true, false>(x, static_cast<const T*>(nullptr), C, UnitScale<T>(), w, out)
-                                     : row_stats<false, false>(x, static_cast<const T*>(nullptr), C, UnitScale<T>(), w, out);
-    const double lse = static_cast<double>(rs.M) + log(rs.S);
+    const int64_t t = a.target ? a.target[r] : -1;
     const T* q = a.probs ? a.probs + r * a.ldp : nullptr;
     double loss, pcoef;  // pcoef: the multiplier of p_c in the gradient (before grad_scale)
     double hit = 0.0;
@@ -91,24 +82,55 @@ void cross_entropy(const CrossEntropyArgs<T>& a) {
     }
     a.row_loss[r] = loss;
     rs_out = {t, false, hit};
-    if (want_grad) {
-      const double pscale = gs * pcoef / rs.S;
-      for (int64_t c = 0; c < nch; ++c) w.ref[c] = static_cast<T>(w.fac[c] * pscale);
+    return gs * pcoef / S;
+  };
+  auto ignore_row = [&](int64_t r, XentRowState& rs_out) {
+    a.row_loss[r] = 0.0;
+    rs_out = {a.target[r], true, 0.0};
+  };
+
+  // Ordinary rows (pipeline-inl.h).
+  auto row_loss = [&](int worker, int64_t r, int slot, auto& out) FSM_HOT_LAMBDA {
+    XentRowState& rs_out = rstate[slot_index(worker, slot)];
+    if (ignored(r)) {
+      ignore_row(r, rs_out);
+      out.write_all();
+      return;
+    }
+    const T* x = a.x + r * a.ldx;
+    const ChunkArrays<T> w = work[slot_index(worker, slot)];
+    const RowStats<T> rs = want_grad ? row_stats<true, false>(x, static_cast<const T*>(nullptr), C, UnitScale<T>(), w, out)
+                                     : row_stats<false, false>(x, static_cast<const T*>(nullptr), C, UnitScale<T>(), w, out);
+    const double pscale = finish_row(r, static_cast<double>(rs.M) + log(rs.S), rs.S, rs_out);
+    if (want_grad)
+      for (int64_t c = 0, nch = ceil_div(C, chunk_len<T>()); c < nch; ++c) w.ref[c] = static_cast<T>(w.fac[c] * pscale);
+  };
+
+  // Short rows (shortrows-inl.h): rows r to r + count - 1 of a block, their
+  // statistics in w; ref[k] becomes row k's gradient factor.
+  auto block_loss = [&](int slot, const ChunkArrays<T>& w, int64_t r, int64_t count) {
+    per_row_in_double(w, [](Vec<double> S) { return vlog(S); });
+    for (int64_t k = 0; k < count; ++k) {
+      XentRowState& rs_out = rstate[slot * V::N + k];
+      if (ignored(r + k)) {
+        ignore_row(r + k, rs_out);
+        continue;
+      }
+      const double pscale = finish_row(r + k, static_cast<double>(w.ref[k]) + w.fac[k], w.csum[k], rs_out);
+      w.ref[k] = static_cast<T>(pscale);
     }
   };
 
-  // The writer of row r's gradient from slot: per-row values are copied
-  // into the lambdas, which outlive this call. Plain (index targets, no
-  // smoothing, no weights: the common case) leaves out the tests of those
-  // per vector.
-  auto grad_writer = [&](auto stream, auto plain, int worker, int64_t r, int slot) {
+  // The writer of row r's gradient: e = its kept exp values, factors = its
+  // chunk factors. Per-row values are copied into the lambdas, which outlive
+  // this call. Plain (index targets, no smoothing, no weights: the common
+  // case) leaves out the tests of those per vector.
+  auto grad_writer = [&](auto stream, auto plain, const XentRowState& rs, const T* e, const T* factors, int64_t r) {
     constexpr bool Plain = decltype(plain)::value;
-    const XentRowState rs = rstate[slot_index(worker, slot)];
-    const ChunkArrays<T> w = work[slot_index(worker, slot)];
-    const T* e = w.exps;
     const T* q = a.probs ? a.probs + r * a.ldp : nullptr;
     const V a1 = set1(static_cast<T>(gs * (1.0 - eps))), vhit = set1(static_cast<T>(rs.hit));
     const int64_t t = rs.target;
+    const bool ign = rs.ignored;
     const V zero = set1(T(0));
     // the gradient at e_i = exp values, f = chunk factor, q_i, w_i (unused when absent)
     auto grad = [=](V e_i, V f, V q_i, V w_i) {
@@ -122,25 +144,44 @@ void cross_entropy(const CrossEntropyArgs<T>& a) {
       return v;
     };
     auto vec = [=](int64_t i, V f) {
-      if (rs.ignored) return zero;
+      if (ign) return zero;
       V v = Plain ? loadu(e + i) * f : grad(loadu(e + i), f, q ? loadu(q + i) : zero, wt ? loadu(wt + i) : zero);
       if ((Plain || !q) && static_cast<uint64_t>(t - i) < static_cast<uint64_t>(V::N)) v = v - lane_is<T>(t - i) * vhit;
       return v;
     };
     auto one = [=](int64_t i, T f) {
-      if (rs.ignored) return T(0);
+      if (ign) return T(0);
       V v = grad(set1(e[i]), set1(f), q ? set1(q[i]) : zero, wt ? set1(wt[i]) : zero);
       if ((Plain || !q) && i == t) v = v - vhit;
       return first(v);
     };
-    return chunk_writer<decltype(stream)::value>(a.grad + r * a.ldg, C, rs.ignored ? nullptr : w.ref, vec, one);
+    return chunk_writer<decltype(stream)::value>(a.grad + r * a.ldg, C, ign ? nullptr : factors, vec, one);
   };
 
-  if (want_grad) {
+  if (blocks) {
+    with_flag(want_grad, [&](auto keep) {
+      constexpr bool Keep = decltype(keep)::value;
+      auto block_rows_with = [&](const auto& writer_for) {
+        block_rows<Keep>(a.x, a.ldx, rows, C, UnitScale<T>(), nt, work, block_loss, writer_for);
+      };
+      if constexpr (!Keep) {
+        block_rows_with([](int, const ChunkArrays<T>&, int, int64_t) { return NoWriter(); });
+      } else {
+        with_flag(st, [&](auto stream) {
+          with_flag(!a.probs && eps == 0 && !wt, [&](auto plain) {
+            block_rows_with([&](int slot, const ChunkArrays<T>& w, int k, int64_t r) {
+              return grad_writer(stream, plain, rstate[slot * V::N + k], w.exps + k * C, w.ref + k, r);
+            });
+          });
+        });
+      }
+    });
+  } else if (want_grad) {
     with_flag(st, [&](auto stream) {
       with_flag(!a.probs && eps == 0 && !wt, [&](auto plain) {
         pipelined_rows(rows, nt, row_loss, [&](int worker, int64_t r, int slot) {
-          return grad_writer(stream, plain, worker, r, slot);
+          const int si = slot_index(worker, slot);
+          return grad_writer(stream, plain, rstate[si], work[si].exps, work[si].ref, r);
         });
       });
     });
