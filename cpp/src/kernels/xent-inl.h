@@ -10,6 +10,9 @@
 //   z_loss adds z lse^2 to the loss and 2 z lse p_c to the gradient.
 // The gradient is scaled by grad_scale (1/sum of weights for "mean").
 // p_c comes from the exp values kept by row_stats, rescaled once per chunk.
+// Rows of at most short_row_max classes go in blocks of one row per vector
+// lane (shortrows-inl.h), each row's loss computed from its block's
+// statistics.
 #pragma once
 
 // Per (worker, slot): what writing a row's gradient needs besides its chunk factors.
