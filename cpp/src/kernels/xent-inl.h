@@ -28,7 +28,6 @@ void cross_entropy(const CrossEntropyArgs<T>& a) {
   const int64_t rows = a.rows, C = a.C;
   if (rows <= 0 || C <= 0) return;
   const bool want_grad = a.grad != nullptr;
-
   const double eps = a.label_smoothing, z = a.z_loss, gs = a.grad_scale;
   double Wsum = static_cast<double>(C);
   if (a.weight) {
