@@ -82,7 +82,7 @@ CHECKS = {"softmax": lambda got, x, dt: ops.assert_softmax_close(got, x, -1, 1.0
 
 @pytest.mark.numeric
 @pytest.mark.parametrize("name", ["softmax", "log_softmax", "logsumexp"])
-@pytest.mark.parametrize("n", [3, 9, 40, 100, 256, 257, 512])
+@pytest.mark.parametrize("n", [3, 9, 16, 40, 100, 256, 257, 512])
 def test_short_rows_depend_on_neither_their_block_nor_the_thread_count(name, n, dtype, rng, restore_threads):
     # Short rows go in blocks of one row per vector lane, each thread taking
     # its own run of rows (cpp/src/kernels/shortrows-inl.h). A row's bits must

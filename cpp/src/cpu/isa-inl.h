@@ -27,6 +27,7 @@ namespace FSM_NS {
 #include "kernels/pipeline-inl.h"
 #include "kernels/rowstats-inl.h"
 #include "kernels/shortrows-inl.h"
+#include "kernels/tinyrows-inl.h"
 #include "kernels/softmax-inl.h"
 #include "kernels/backward-inl.h"
 #include "kernels/xent-inl.h"

@@ -42,6 +42,7 @@ template <class T> inline Vec<T> select(bool m, Vec<T> a, Vec<T> b) { return m ?
 template <class T> inline T hmax(Vec<T> a) { return a.v; }
 template <class T> inline T first(Vec<T> a) { return a.v; }
 template <class T> inline double hsum(Vec<T> a) { return static_cast<double>(a.v); }
+template <class T> inline void transpose(Vec<T>*) {}
 template <class T> inline Vec<T> hmax_each(const Vec<T>* v) { return v[0]; }
 template <class T> inline Vec<T> hsum_each(const Vec<T>* v) { return v[0]; }
 template <class T> inline Vec<T> lane_is(int64_t j) { return {j == 0 ? T(1) : T(0)}; }
@@ -161,6 +162,33 @@ inline Vec<float> hmax_each(const Vec<float>* v) { return reduce_each(v, [](__m2
 inline Vec<double> hmax_each(const Vec<double>* v) { return reduce_each(v, [](__m256d a, __m256d b) { return _mm256_max_pd(a, b); }); }
 inline Vec<float> hsum_each(const Vec<float>* v) { return reduce_each(v, [](__m256 a, __m256 b) { return _mm256_add_ps(a, b); }); }
 inline Vec<double> hsum_each(const Vec<double>* v) { return reduce_each(v, [](__m256d a, __m256d b) { return _mm256_add_pd(a, b); }); }
+// v[k] becomes the vector of element k of v[0], ..., v[N-1] (an N x N
+// transpose in registers).
+inline void transpose(Vec<float>* v) {
+  __m256 t[8], u[8];
+  for (int p = 0; p < 4; ++p) {
+    t[2 * p] = _mm256_unpacklo_ps(v[2 * p].v, v[2 * p + 1].v);
+    t[2 * p + 1] = _mm256_unpackhi_ps(v[2 * p].v, v[2 * p + 1].v);
+  }
+  for (int h = 0; h < 2; ++h) {  // rows 0-3, then 4-7
+    u[4 * h] = _mm256_shuffle_ps(t[4 * h], t[4 * h + 2], 0x44);
+    u[4 * h + 1] = _mm256_shuffle_ps(t[4 * h], t[4 * h + 2], 0xEE);
+    u[4 * h + 2] = _mm256_shuffle_ps(t[4 * h + 1], t[4 * h + 3], 0x44);
+    u[4 * h + 3] = _mm256_shuffle_ps(t[4 * h + 1], t[4 * h + 3], 0xEE);
+  }
+  for (int k = 0; k < 4; ++k) {
+    v[k].v = _mm256_permute2f128_ps(u[k], u[k + 4], 0x20);
+    v[k + 4].v = _mm256_permute2f128_ps(u[k], u[k + 4], 0x31);
+  }
+}
+inline void transpose(Vec<double>* v) {
+  const __m256d t0 = _mm256_unpacklo_pd(v[0].v, v[1].v), t1 = _mm256_unpackhi_pd(v[0].v, v[1].v);
+  const __m256d t2 = _mm256_unpacklo_pd(v[2].v, v[3].v), t3 = _mm256_unpackhi_pd(v[2].v, v[3].v);
+  v[0].v = _mm256_permute2f128_pd(t0, t2, 0x20);
+  v[1].v = _mm256_permute2f128_pd(t1, t3, 0x20);
+  v[2].v = _mm256_permute2f128_pd(t0, t2, 0x31);
+  v[3].v = _mm256_permute2f128_pd(t1, t3, 0x31);
+}
 // 1 in lane j, 0 elsewhere
 template <class T> inline Vec<T> lane_is(int64_t j);
 template <> inline Vec<float> lane_is<float>(int64_t j) {
@@ -270,6 +298,18 @@ inline Vec<T> hsum_each(const Vec<T>* v) {
   alignas(64) T lanes[Vec<T>::N];
   for (int k = 0; k < Vec<T>::N; ++k) lanes[k] = static_cast<T>(hsum(v[k]));
   return loadu(lanes);
+}
+// v[k] becomes the vector of element k of v[0], ..., v[N-1] (through memory).
+template <class T>
+inline void transpose(Vec<T>* v) {
+  constexpr int N = Vec<T>::N;
+  alignas(64) T m[N][N];
+  for (int k = 0; k < N; ++k) storeu(m[k], v[k]);
+  for (int k = 0; k < N; ++k) {
+    alignas(64) T column[N];
+    for (int j = 0; j < N; ++j) column[j] = m[j][k];
+    v[k] = loadu(column);
+  }
 }
 template <class T> inline Vec<T> lane_is(int64_t j);
 template <> inline Vec<float> lane_is<float>(int64_t j) {

@@ -7,7 +7,8 @@
 // row, the row read from memory once (softmax rescales the kept exp values;
 // log_softmax re-reads x from L2) and written once, the writes of one row
 // overlapping the exp work of the next (pipeline-inl.h). Short rows go in
-// blocks of one row per vector lane (shortrows-inl.h). Very long rows, or
+// blocks of one row per vector lane (shortrows-inl.h), tiny ones transposed
+// (tinyrows-inl.h). Very long rows, or
 // a few long ones (split_rows), are cut into kSegment pieces spread over the
 // threads: partial (M, S) per piece, combined in piece order, then a second
 // pass computes exp again and writes.
@@ -149,6 +150,12 @@ void softmax_impl(const SoftmaxArgs<T>& a, const Sc& scale) {
   const bool st = stream_output<T>(rows, n);
   if (!split_rows(rows, n)) {
     const int nt = threads_for(rows, rows * n);
+    if (n <= tiny_row_max<T>()) {
+      auto none = [](int64_t, T, double, double) {};
+      if (a.log) tiny_rows<TinyOutput::kLogSoftmax>(a.x, a.ldx, a.y, a.ldy, rows, n, scale, nt, none);
+      else tiny_rows<TinyOutput::kSoftmax>(a.x, a.ldx, a.y, a.ldy, rows, n, scale, nt, none);
+      return;
+    }
     const bool blocks = n <= short_row_max<T>();
     with_flag(st && (!blocks || whole_lines(a.y, a.ldy, n)), [&](auto stream) {
       constexpr bool Stream = decltype(stream)::value;
@@ -225,6 +232,10 @@ void logsumexp_impl(const LogSumExpArgs<T>& a, const Sc& scale) {
     return;
   }
   const int nt = threads_for(rows, rows * n);
+  if (!HasB && n <= tiny_row_max<T>()) {
+    tiny_rows<TinyOutput::kLogSumExp>(a.x, a.ldx, static_cast<T*>(nullptr), 0, rows, n, scale, nt, finish);
+    return;
+  }
   if (!HasB && n <= short_row_max<T>()) {  // S >= 0 without b
     const WorkArrays<T> work(2 * nt, block_shape<T>(n, false));
     block_rows<false>(

@@ -1,0 +1,92 @@
+// Tiny rows (at most 2N elements, N = the lanes of a vector): a block of N
+// rows is loaded a row per vector and transposed in registers, so that
+// vector j holds element j of the N rows. The max, exp and sum then run
+// down the columns with no horizontal work and no masked tail per row; the
+// outputs are transposed back and stored a row at a time. A row of 10
+// floats otherwise pays the fixed costs of shortrows-inl.h for two vectors
+// of exp work. Every lane is its own row, so a row's bits depend neither on
+// its block nor on the thread count; a row sums at most 2N terms.
+#pragma once
+
+template <class T>
+constexpr int64_t tiny_row_max() {
+  return 2 * Vec<T>::N;
+}
+
+// y[0, len) = the first len lanes of v. A masked store (vmaskmovps) costs
+// about as much as the rest of a row's work on AMD Zen 3, so a partial
+// vector goes out through scalar stores.
+template <class T>
+FSM_HOT void store_lanes(T* y, int64_t len, Vec<T> v) {
+  if (len >= Vec<T>::N) {
+    storeu(y, v);
+    return;
+  }
+  alignas(64) T lanes[Vec<T>::N];
+  storeu(lanes, v);
+  for (int64_t i = 0; i < len; ++i) y[i] = lanes[i];
+}
+
+enum class TinyOutput { kSoftmax, kLogSoftmax, kLogSumExp };
+
+// Rows [0, rows) of x (n <= tiny_row_max) over nt threads. Softmax and
+// log_softmax write y; logsumexp calls finish(r, M, S, log S) per row.
+template <TinyOutput Out, class T, class Sc, class Finish>
+inline void tiny_rows(const T* x, int64_t ldx, T* y, int64_t ldy, int64_t rows, int64_t n, const Sc& scale,
+                      int nt, const Finish& finish) {
+  using V = Vec<T>;
+  constexpr int N = V::N;
+  const int64_t tiles = ceil_div(n, N);
+  parallel_for(nt, nt, [&](int, int64_t worker) {
+    const int64_t r0 = rows * worker / nt, r1 = rows * (worker + 1) / nt;
+    for (int64_t b = r0; b < r1; b += N) {
+      const int64_t count = min64(N, r1 - b);
+      V col[2 * N];  // rows, then (after the transpose) columns, of tile t at t*N
+      for (int64_t t = 0; t < tiles; ++t) {
+        const int64_t len = min64(N, n - t * N);
+        // rows past the worker's last repeat it (computed, never stored)
+        for (int k = 0; k < N; ++k) {
+          const T* xr = x + min64(b + k, r1 - 1) * ldx + t * N;
+          col[t * N + k] = len >= N ? loadu(xr) : load_partial(xr, len, T(0));
+        }
+        transpose(col + t * N);
+      }
+      V M = set1(-T(HUGE_VAL));
+      for (int64_t j = 0; j < n; ++j) {
+        col[j] = scale(col[j]);
+        M = vmax(col[j], M);  // skips NaN, as ChunkMax
+      }
+      // -M, or 0 for a row of -inf only (no -inf - -inf)
+      const V neg_M = set1(T(0)) - select(lt(set1(-T(HUGE_VAL)), M), M, set1(T(0)));
+      V S = set1(T(0));
+      for (int64_t j = 0; j < n; ++j) {
+        const V e = vexp_bounded(col[j] + neg_M);
+        S = S + e;
+        if (Out == TinyOutput::kSoftmax) col[j] = e;
+      }
+      alignas(64) T lanes[N];
+      alignas(64) double d[N];
+      storeu(lanes, S);
+      for (int k = 0; k < N; ++k) d[k] = lanes[k];
+      if (Out == TinyOutput::kSoftmax) {
+        for (int k = 0; k < N; k += Vec<double>::N) storeu(d + k, set1(1.0) / loadu(d + k));
+      } else {
+        for (int k = 0; k < N; k += Vec<double>::N) storeu(d + k, vlog(loadu(d + k)));
+      }
+      if (Out == TinyOutput::kLogSumExp) {
+        alignas(64) T Ms[N];
+        storeu(Ms, M);
+        for (int64_t k = 0; k < count; ++k) finish(b + k, Ms[k], static_cast<double>(lanes[k]), d[k]);
+        continue;
+      }
+      for (int k = 0; k < N; ++k) lanes[k] = static_cast<T>(d[k]);
+      const V f = loadu(lanes);  // 1/S or log S
+      for (int64_t j = 0; j < n; ++j) col[j] = Out == TinyOutput::kSoftmax ? col[j] * f : (col[j] + neg_M) - f;
+      for (int64_t t = 0; t < tiles; ++t) {
+        const int64_t len = min64(N, n - t * N);
+        transpose(col + t * N);
+        for (int64_t k = 0; k < count; ++k) store_lanes(y + (b + k) * ldy + t * N, len, col[t * N + k]);
+      }
+    }
+  });
+}
