@@ -9,7 +9,7 @@ void softmax_backward(const SoftmaxBackwardArgs<T>& a) {
   using V = Vec<T>;
   const int64_t rows = a.rows, n = a.n;
   if (rows <= 0 || n <= 0) return;
-  const bool st = stream_output<T>(rows, n);
+  const bool st = stream_output(a.dx, a.lddx, rows, n);
   const T s = a.inv_temp;
   const V vs = set1(s);
   parallel_for(rows, threads_for(rows, rows * n), [&](int, int64_t r) {

@@ -22,20 +22,7 @@
 // 1000 floats measured; at 512 and beyond the gain is under 10 %.
 template <class T>
 constexpr int64_t short_row_max() {
-  return chunk_len<T>() < 2048 / static_cast<int64_t>(sizeof(T)) ? chunk_len<T>()
-                                                                   : 2048 / static_cast<int64_t>(sizeof(T));
-}
-
-// Whether streaming stores may write short rows: only where every row fills
-// whole 64-byte lines. A row that starts or ends inside a line leaves a
-// write-combining buffer partly filled, which costs more than the read the
-// stream saves (65536x100 float32, 2 threads, AMD EPYC: 7.0 ms streamed,
-// 2.6 ms with ordinary stores). NumPy's own arrays are 16-byte aligned, so
-// this holds only for outputs the caller aligned.
-template <class T>
-inline bool whole_lines(const T* y, int64_t ldy, int64_t n) {
-  const int64_t size = static_cast<int64_t>(sizeof(T));
-  return reinterpret_cast<uintptr_t>(y) % 64 == 0 && ldy * size % 64 == 0 && n * size % 64 == 0;
+  return min64(chunk_len<T>(), kShortRowBytes / static_cast<int64_t>(sizeof(T)));
 }
 
 // Per (worker, slot) arrays of a block: ref = the rows' max of x*s, csum =

@@ -147,7 +147,7 @@ template <class T, class Sc>
 void softmax_impl(const SoftmaxArgs<T>& a, const Sc& scale) {
   using V = Vec<T>;
   const int64_t rows = a.rows, n = a.n;
-  const bool st = stream_output<T>(rows, n);
+  const bool st = stream_output(a.y, a.ldy, rows, n);
   if (!split_rows(rows, n)) {
     const int nt = threads_for(rows, rows * n);
     if (n <= tiny_row_max<T>()) {
@@ -157,7 +157,7 @@ void softmax_impl(const SoftmaxArgs<T>& a, const Sc& scale) {
       return;
     }
     const bool blocks = n <= short_row_max<T>();
-    with_flag(st && (!blocks || whole_lines(a.y, a.ldy, n)), [&](auto stream) {
+    with_flag(st, [&](auto stream) {
       constexpr bool Stream = decltype(stream)::value;
       if (blocks) softmax_blocks<Stream>(a, scale, nt);
       else softmax_rows<Stream>(a, scale, nt);

@@ -36,7 +36,7 @@ void cross_entropy(const CrossEntropyArgs<T>& a) {
   }
   const int nt = threads_for(rows, rows * C);
   const bool blocks = C <= short_row_max<T>();
-  const bool st = want_grad && stream_output<T>(rows, C) && (!blocks || whole_lines(a.grad, a.ldg, C));
+  const bool st = want_grad && stream_output(a.grad, a.ldg, rows, C);
   const int per_slot = blocks ? V::N : 1;  // rows whose state a slot holds
   const WorkArrays<T> work(2 * nt, blocks ? block_shape<T>(C, want_grad) : row_shape<T>(C, want_grad));
   Buffer state(sizeof(XentRowState) * 2 * nt * per_slot);
