@@ -33,10 +33,25 @@ inline WorkShape block_shape(int64_t n, bool keep) {
   return {Vec<T>::N, keep ? Vec<T>::N * n : 0};
 }
 
-// f(S) for the block's N sums, in double vectors, into fac.
+// out[k] = lane k of v, in double.
+template <class T>
+inline void lanes_to_double(Vec<T> v, double* out) {
+  alignas(64) T lanes[Vec<T>::N];
+  storeu(lanes, v);
+  for (int k = 0; k < Vec<T>::N; ++k) out[k] = lanes[k];
+}
+
+// out[k] = f(in[k]) for the N rows of a block (N = Vec<T>::N), f on vectors
+// of doubles: 1/S or log S for N rows at once.
+template <class T, class F>
+inline void per_row_in_double(const double* in, double* out, const F& f) {
+  for (int64_t k = 0; k < Vec<T>::N; k += Vec<double>::N) storeu(out + k, f(loadu(in + k)));
+}
+
+// The same from a block's sums (csum) into fac.
 template <class T, class F>
 inline void per_row_in_double(const ChunkArrays<T>& w, const F& f) {
-  for (int64_t k = 0; k < Vec<T>::N; k += Vec<double>::N) storeu(w.fac + k, f(loadu(w.csum + k)));
+  per_row_in_double<T>(w.csum, w.fac, f);
 }
 
 // Row statistics of rows [0, rows) of x (row stride ldx), n <= short_row_max,
@@ -91,9 +106,7 @@ inline void block_rows(const T* x, int64_t ldx, int64_t rows, int64_t n, const S
           sum_row(k, out);
         }
       }
-      alignas(64) T S[N];
-      storeu(S, hsum_each(sums));
-      for (int k = 0; k < N; ++k) w.csum[k] = S[k];
+      lanes_to_double(hsum_each(sums), w.csum);
       finish(slot, w, r0 + b * N, count(b));
     }
     const int last = slot_index(worker, static_cast<int>((nb - 1) & 1));

@@ -64,21 +64,17 @@ inline void tiny_rows(const T* x, int64_t ldx, T* y, int64_t ldy, int64_t rows, 
         S = S + e;
         if (Out == TinyOutput::kSoftmax) col[j] = e;
       }
-      alignas(64) T lanes[N];
-      alignas(64) double d[N];
-      storeu(lanes, S);
-      for (int k = 0; k < N; ++k) d[k] = lanes[k];
-      if (Out == TinyOutput::kSoftmax) {
-        for (int k = 0; k < N; k += Vec<double>::N) storeu(d + k, set1(1.0) / loadu(d + k));
-      } else {
-        for (int k = 0; k < N; k += Vec<double>::N) storeu(d + k, vlog(loadu(d + k)));
-      }
+      alignas(64) double Sd[N], d[N];
+      lanes_to_double(S, Sd);
+      if (Out == TinyOutput::kSoftmax) per_row_in_double<T>(Sd, d, [](Vec<double> s) { return set1(1.0) / s; });
+      else per_row_in_double<T>(Sd, d, [](Vec<double> s) { return vlog(s); });
       if (Out == TinyOutput::kLogSumExp) {
         alignas(64) T Ms[N];
         storeu(Ms, M);
-        for (int64_t k = 0; k < count; ++k) finish(b + k, Ms[k], static_cast<double>(lanes[k]), d[k]);
+        for (int64_t k = 0; k < count; ++k) finish(b + k, Ms[k], Sd[k], d[k]);
         continue;
       }
+      alignas(64) T lanes[N];
       for (int k = 0; k < N; ++k) lanes[k] = static_cast<T>(d[k]);
       const V f = loadu(lanes);  // 1/S or log S
       for (int64_t j = 0; j < n; ++j) col[j] = Out == TinyOutput::kSoftmax ? col[j] * f : (col[j] + neg_M) - f;
