@@ -67,6 +67,75 @@ def test_extreme_logits_stay_finite_like_torch(dtype, torch):
     np.testing.assert_allclose(grad, want_grad, rtol=1e-6, atol=1e-30)
 
 
+def test_infinite_and_nan_logits_like_torch(dtype, torch):
+    x = np.array([np.nan, np.inf, -np.inf, 0.0, np.inf, -np.inf, 5.0, -5.0, 1.0], dtype)
+    t = np.array([0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.5, 0.5, np.nan], dtype)
+    loss, grad = bce(x, t, reduction="none", return_grad=True)
+    want_loss, want_grad = torch_bce(torch, x, t, "none")
+    # x = -inf with t = 1 is a certain miss: the loss is +inf. PyTorch's form
+    # (1 - t) x + softplus(-x) gives 0 * -inf = NaN there.
+    assert loss[5] == np.inf and np.isnan(want_loss[5])
+    want_loss[5] = np.inf
+    np.testing.assert_allclose(loss, want_loss, rtol=1e-6)   # NaN where torch has NaN
+    np.testing.assert_allclose(grad, want_grad, rtol=1e-6)
+
+
+def _softplus_reference(x):
+    """log(1 + exp(x)) in 50 digits."""
+    mpmath = pytest.importorskip("mpmath")
+    mpmath.mp.dps = 50
+    return np.array([float(mpmath.log1p(mpmath.exp(mpmath.mpf(float(v))))) for v in x])
+
+
+@pytest.mark.numeric
+def test_float64_softplus_is_within_two_ulp(rng):
+    # t = 1 gives the loss softplus(-x), t = 0 softplus(x): every |x| from the
+    # tiny (where softplus(-|x|) ~ log 2) to 708 (exp(-708) ~ 3e-308), both signs.
+    mag = np.concatenate([[0.0, 1e-300, 1e-20, 1e-8, 0.5, np.log(2.0), 0.88137, 1.0, 30.0, 700.0, 708.0],
+                          np.exp(rng.uniform(np.log(1e-12), np.log(708.0), 3000))])
+    x = np.concatenate([mag, -mag])
+    for t in (0.0, 1.0):
+        loss = bce(x, np.full_like(x, t), reduction="none")
+        want = _softplus_reference(x if t == 0.0 else -x)
+        ulp = np.spacing(np.abs(want))
+        err = np.abs(loss - want) / ulp
+        worst = int(np.argmax(err))
+        assert err.max() <= 2.0, f"t={t}: {err[worst]:.2f} ulp at x={x[worst]!r}"
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 7, 9, 10, 13, 70_001])
+def test_element_results_do_not_depend_on_the_layout(n, dtype, rng):
+    # Contiguous operands run as one flat row; a strided target keeps the
+    # rows apart. Each element's loss and gradient must be bitwise the same.
+    rows = max(1, 60 // n) + 2
+    x = normal(rng, (rows, n), dtype, 4.0)
+    t = rng.random((rows, n)).astype(dtype)
+    t_strided = np.repeat(t, 2, axis=1)[:, ::2]
+    assert not t_strided.flags.c_contiguous
+    flat = bce(x, t, reduction="none", return_grad=True)
+    by_row = bce(x, t_strided, reduction="none", return_grad=True)
+    for got, want in zip(flat, by_row):
+        assert got.tobytes() == want.tobytes()
+    total = bce(x, t, reduction="sum")
+    np.testing.assert_allclose(total, np.sum(ref.f64(flat[0])), rtol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+@pytest.mark.parametrize("shape", [(65536, 10), (1, 600_000), (3, 200_001)], ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("strided", [False, True], ids=["flat", "rows"])
+def test_thread_count_does_not_change_a_bit(shape, strided, rng, restore_threads):
+    # flat runs and long rows are cut at fixed offsets, whatever the threads
+    x = normal(rng, shape, np.float32, 4.0)
+    t = rng.random(shape).astype(np.float32)
+    if strided:
+        t = np.repeat(t, 2, axis=1)[:, ::2]
+    results = []
+    for threads in (1, 2, 3):
+        fs.set_num_threads(threads)
+        loss, grad = bce(x, t, reduction="sum", return_grad=True)
+        results.append((loss.tobytes(), grad.tobytes()))
+    assert results[1] == results[0] and results[2] == results[0]
+
+
 def test_empty_mean_is_zero(dtype):
     loss, grad = bce(np.zeros((0, 4), dtype), np.zeros((0, 4), dtype), return_grad=True)
     assert loss == 0 and np.isfinite(loss) and grad.shape == (0, 4)

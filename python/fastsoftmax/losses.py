@@ -201,8 +201,14 @@ def binary_cross_entropy_with_logits(logits: Any, target: Any, *, weight: Any = 
         x2, t2 = separate_from(x2, dst.block), separate_from(t2, dst.block)
     count = x.size
     grad_scale = (1.0 / count if count else 0.0) if reduction == "mean" else 1.0
-    _core.bce_rows(x2, t2, w2, pw2, grad_scale, row_loss, loss_dst.block if loss_dst else None,
-                   dst.block if dst else None)
+    operands = [x2, t2, w2, pw2, loss_dst.block if loss_dst else None, dst.block if dst else None]
+    if rows > 1 and all(a is None or a.flags.c_contiguous for a in operands):
+        # every operand is one run of memory: the kernel sees a single row, which
+        # it splits at fixed offsets over the threads (a short row costs a vector
+        # step's latency for its last few elements)
+        operands = [None if a is None else a.reshape(1, -1) for a in operands]
+        row_loss = row_loss[:1]
+    _core.bce_rows(*operands[:4], grad_scale, row_loss, *operands[4:])
     if loss_dst is not None:
         loss_dst.finish()
         loss: Loss = loss_dst.target.reshape(shape)
