@@ -12,6 +12,7 @@ from typing import List, Sequence, Tuple
 import pytest
 
 from fastsoftmax._bench import (
+    BCE_OP,
     FAMILY_OPS,
     FLOORS,
     FULL_CASES,
@@ -29,7 +30,7 @@ from fastsoftmax._bench import (
 )
 
 __all__ = [
-    "FAMILY_OPS", "XENT_OP", "PEERS", "IMPLEMENTATIONS", "Inputs", "Layout", "layouts", "layout_id",
+    "FAMILY_OPS", "XENT_OP", "BCE_OP", "PEERS", "IMPLEMENTATIONS", "Inputs", "Layout", "layouts", "layout_id",
     "make_inputs", "machine_info", "runner_or_skip", "record",
 ]
 

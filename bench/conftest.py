@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from common import FAMILY_OPS, PEERS, XENT_OP, Inputs, layout_id, layouts, make_inputs
+from common import BCE_OP, FAMILY_OPS, PEERS, XENT_OP, Inputs, layout_id, layouts, make_inputs
 from common import machine_info as fastsoftmax_machine_info  # pytest-benchmark's hook argument takes the name
 
 
@@ -24,7 +24,7 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector):
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     full = metafunc.config.getoption("--bench-full")
-    for argument, ops in (("family_layout", FAMILY_OPS), ("xent_layout", (XENT_OP,))):
+    for argument, ops in (("family_layout", FAMILY_OPS), ("xent_layout", (XENT_OP,)), ("bce_layout", (BCE_OP,))):
         if argument in metafunc.fixturenames:
             # module scope: pytest orders the tests so each array is built once
             metafunc.parametrize(argument, layouts(ops, full), ids=layout_id, scope="module")
@@ -40,6 +40,12 @@ def family_inputs(family_layout) -> Inputs:
 def xent_inputs(xent_layout) -> Inputs:
     shape, dtype = xent_layout
     return make_inputs(shape, dtype, with_target=True)
+
+
+@pytest.fixture(scope="module")
+def bce_inputs(bce_layout) -> Inputs:
+    shape, dtype = bce_layout
+    return make_inputs(shape, dtype, with_labels=True)
 
 
 def pytest_report_header(config: pytest.Config) -> str:

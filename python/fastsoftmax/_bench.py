@@ -35,8 +35,9 @@ Runner = Callable[[], object]  # one call of the timed operation, inputs and buf
 
 FAMILY_OPS = ("softmax", "log_softmax", "logsumexp")
 XENT_OP = "cross_entropy"
+BCE_OP = "binary_cross_entropy_with_logits"
 # logsumexp writes one value per row: allocating its output costs nothing worth a column
-ALLOCATING_OPS = ("softmax", "log_softmax", XENT_OP)
+ALLOCATING_OPS = ("softmax", "log_softmax", XENT_OP, BCE_OP)
 
 Shape = Tuple[int, int]
 
@@ -63,11 +64,13 @@ FULL_CASES: Tuple[Case, ...] = (
     *_family((4096, 32000)), *_family((16384, 128)), *_family((64, 1_000_000)),
     Case("softmax", (4096, 32000), "float64"),
     Case(XENT_OP, (8192, 32000)),
+    Case(BCE_OP, (8192, 1000)),
 )
 QUICK_CASES: Tuple[Case, ...] = (
     *_family((1024, 32000)), *_family((4096, 128)), *_family((8, 1_000_000)),
     Case("softmax", (1024, 32000), "float64"),
     Case(XENT_OP, (2048, 32000)),
+    Case(BCE_OP, (2048, 1000)),
 )
 
 
@@ -79,14 +82,17 @@ def shape_id(shape: Sequence[int]) -> str:
 class Inputs:
     x: np.ndarray                         # logits, C-contiguous, class axis last
     target: Optional[np.ndarray] = None   # int64 class ids, for cross_entropy
+    labels: Optional[np.ndarray] = None   # 0/1 per element (multi-label), for binary cross-entropy
 
 
-def make_inputs(shape: Shape, dtype: str = "float32", *, with_target: bool = False, seed: int = 0) -> Inputs:
+def make_inputs(shape: Shape, dtype: str = "float32", *, with_target: bool = False, with_labels: bool = False,
+                seed: int = 0) -> Inputs:
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(shape, dtype=np.dtype(dtype))
     x *= 4  # logits of a trained model spread over several units
     target = rng.integers(0, shape[-1], size=shape[:-1], dtype=np.int64) if with_target else None
-    return Inputs(x, target)
+    labels = (rng.random(shape) < 0.1).astype(dtype) if with_labels else None  # a few tags per row
+    return Inputs(x, target, labels)
 
 
 def bytes_moved(op: str, inputs: Inputs) -> int:
@@ -96,6 +102,8 @@ def bytes_moved(op: str, inputs: Inputs) -> int:
         return x.nbytes + x.nbytes // x.shape[-1]
     if op == XENT_OP:
         return 2 * x.nbytes + inputs.target.nbytes  # read logits and targets, write the gradient
+    if op == BCE_OP:
+        return 3 * x.nbytes  # read logits and labels, write the gradient
     return 2 * x.nbytes
 
 
@@ -108,6 +116,9 @@ def fastsoftmax_runner(op: str, inputs: Inputs, allocate: bool) -> Runner:
     out = None if allocate else np.empty_like(x)
     if op == XENT_OP:
         return lambda: fastsoftmax.cross_entropy(x, inputs.target, return_grad=True, grad_out=out)
+    if op == BCE_OP:
+        return lambda: fastsoftmax.binary_cross_entropy_with_logits(x, inputs.labels, return_grad=True,
+                                                                    grad_out=out)
     function = getattr(fastsoftmax, op)
     return lambda: function(x, out=out)
 
@@ -146,11 +157,22 @@ def _numpy_cross_entropy(inputs: Inputs, grad: np.ndarray) -> Tuple[np.floating,
     return loss, grad
 
 
+def _numpy_bce(inputs: Inputs, grad: np.ndarray) -> Tuple[np.floating, np.ndarray]:
+    """Mean binary cross-entropy max(x, 0) - x t + log1p(exp(-|x|)) and its gradient (sigmoid(x) - t) / N."""
+    x, t = inputs.x, inputs.labels
+    np.exp(-np.abs(x), out=grad)
+    loss = np.mean(np.maximum(x, 0) - x * t + np.log1p(grad))
+    sigmoid = np.where(x >= 0, 1 / (1 + grad), grad / (1 + grad))
+    np.multiply(sigmoid - t, 1 / x.size, out=grad)
+    return loss, grad
+
+
 _NUMPY_OPS: Dict[str, Callable[[Inputs, np.ndarray], Any]] = {
     "softmax": _numpy_softmax,
     "log_softmax": _numpy_log_softmax,
     "logsumexp": _numpy_logsumexp,
     XENT_OP: _numpy_cross_entropy,
+    BCE_OP: _numpy_bce,
 }
 
 
@@ -163,7 +185,7 @@ def numpy_runner(op: str, inputs: Inputs, allocate: bool) -> Runner:
 
 
 def scipy_runner(op: str, inputs: Inputs, allocate: bool) -> Optional[Runner]:
-    if op == XENT_OP:
+    if op not in FAMILY_OPS:
         return None
     function = getattr(importlib.import_module("scipy.special"), op)
     return lambda: function(inputs.x, axis=-1)  # SciPy has no out=: always allocating
@@ -175,14 +197,18 @@ def _torch() -> Any:
     return torch
 
 
-def _torch_cross_entropy(torch: Any, inputs: Inputs) -> Runner:
+def _torch_loss(torch: Any, inputs: Inputs, op: str) -> Runner:
+    """The loss's forward and backward, as a training step runs them."""
     logits = torch.from_numpy(inputs.x).requires_grad_()
-    target = torch.from_numpy(inputs.target)
-    cross_entropy = torch.nn.functional.cross_entropy
+    functional = torch.nn.functional
+    if op == XENT_OP:
+        target, loss = torch.from_numpy(inputs.target), functional.cross_entropy
+    else:
+        target, loss = torch.from_numpy(inputs.labels), functional.binary_cross_entropy_with_logits
 
     def forward_backward() -> Any:
         logits.grad = None  # a fresh gradient each step, as in training
-        cross_entropy(logits, target).backward()
+        loss(logits, target).backward()
         return logits.grad
 
     return forward_backward
@@ -190,8 +216,8 @@ def _torch_cross_entropy(torch: Any, inputs: Inputs) -> Runner:
 
 def torch_runner(op: str, inputs: Inputs, allocate: bool) -> Runner:
     torch = _torch()
-    if op == XENT_OP:
-        return _torch_cross_entropy(torch, inputs)
+    if op in (XENT_OP, BCE_OP):
+        return _torch_loss(torch, inputs, op)
     function = {"softmax": torch.softmax, "log_softmax": torch.log_softmax, "logsumexp": torch.logsumexp}[op]
     x = torch.from_numpy(inputs.x)
     if allocate:
@@ -215,7 +241,7 @@ class Peer:
 
 
 PEERS: Tuple[Peer, ...] = (
-    Peer("numpy", "numpy", numpy_runner, frozenset((*FAMILY_OPS, XENT_OP))),
+    Peer("numpy", "numpy", numpy_runner, frozenset((*FAMILY_OPS, XENT_OP, BCE_OP))),
     Peer("scipy", "scipy", scipy_runner),
     Peer("torch", "torch", torch_runner, frozenset(FAMILY_OPS)),  # backward has no grad_out
 )
@@ -390,7 +416,8 @@ def run_cases(cases: Sequence[Case], peers: Sequence[Peer], budgets: Budgets) ->
     results = []
     for (shape, dtype), group in itertools.groupby(cases, key=lambda c: (c.shape, c.dtype)):
         group = list(group)
-        inputs = make_inputs(shape, dtype, with_target=any(c.op == XENT_OP for c in group))
+        inputs = make_inputs(shape, dtype, with_target=any(c.op == XENT_OP for c in group),
+                             with_labels=any(c.op == BCE_OP for c in group))
         for case in group:
             print(f"  timing {case.label} ...", file=sys.stderr, flush=True)
             results.append(run_case(case, inputs, peers, budgets))
@@ -485,8 +512,8 @@ def allocating_table(results: Sequence[CaseResult], peer_names: Sequence[str]) -
 LEGEND = """\
 Times: best of the repeats, in ms. fastsoftmax runs with out=/grad_out=; NumPy and PyTorch with out= or a
 preallocated work buffer where they allow (SciPy has no out=; PyTorch's backward allocates its gradient).
-cross_entropy is forward + gradient (PyTorch: F.cross_entropy + backward on a leaf tensor). 'vs peer':
-peer time / fastsoftmax time. copy: parallel copy of the input into preallocated memory (the memory floor);
+cross_entropy and binary_cross_entropy_with_logits are forward + gradient (PyTorch: the functional loss
++ backward on a leaf tensor; BCE reads 10% positive labels). 'vs peer': peer time / fastsoftmax time. copy: parallel copy of the input into preallocated memory (the memory floor);
 exp: one vectorised exp-and-sum pass, no output (the arithmetic floor); /copy and /floor: fastsoftmax time
 over the copy floor and over the higher floor. GB/s: bytes read + written by fastsoftmax; BW/copy: that
 bandwidth as a fraction of the copy's. logsumexp writes one value per row, so it can beat the copy floor."""
