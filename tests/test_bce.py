@@ -88,19 +88,22 @@ def _softplus_reference(x):
 
 
 @pytest.mark.numeric
-def test_float64_softplus_is_within_two_ulp(rng):
-    # t = 1 gives the loss softplus(-x), t = 0 softplus(x): every |x| from the
-    # tiny (where softplus(-|x|) ~ log 2) to 708 (exp(-708) ~ 3e-308), both signs.
-    mag = np.concatenate([[0.0, 1e-300, 1e-20, 1e-8, 0.5, np.log(2.0), 0.88137, 1.0, 30.0, 700.0, 708.0],
-                          np.exp(rng.uniform(np.log(1e-12), np.log(708.0), 3000))])
+def test_softplus_keeps_its_relative_accuracy(dtype, rng):
+    # t = 1 gives the loss softplus(-x), t = 0 softplus(x), over every |x| from
+    # the tiny (softplus ~ log 2) to where exp(-|x|) leaves the normal range,
+    # both signs. Bound: 2 ulp in double; in float the exp's 2.5 + |x|/20 ulp
+    # (exp-inl.h; measured 1.0 and 3.7 ulp).
+    top = 708.0 if dtype == np.float64 else 87.0
+    mag = np.concatenate([[0.0, 1e-30, 1e-20, 1e-8, 0.5, np.log(2.0), 0.88137, 1.0, 30.0, top],
+                          np.exp(rng.uniform(np.log(1e-12), np.log(top), 3000))]).astype(dtype)
     x = np.concatenate([mag, -mag])
+    bound = 2.0 if dtype == np.float64 else 2.5 + np.abs(x).astype(np.float64) / 20
     for t in (0.0, 1.0):
-        loss = bce(x, np.full_like(x, t), reduction="none")
+        loss = bce(x, np.full_like(x, t), reduction="none").astype(np.float64)
         want = _softplus_reference(x if t == 0.0 else -x)
-        ulp = np.spacing(np.abs(want))
-        err = np.abs(loss - want) / ulp
-        worst = int(np.argmax(err))
-        assert err.max() <= 2.0, f"t={t}: {err[worst]:.2f} ulp at x={x[worst]!r}"
+        err = np.abs(loss - want) / np.spacing(np.abs(want).astype(dtype)).astype(np.float64)
+        worst = int(np.argmax(err - bound))
+        assert (err <= bound).all(), f"t={t}: {err[worst]:.2f} ulp at x={x[worst]!r}"
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 5, 7, 9, 10, 13, 70_001])

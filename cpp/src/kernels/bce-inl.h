@@ -4,77 +4,86 @@
 // which keeps full relative accuracy for x << 0 (no x + softplus(-x)
 // cancellation); softplus(+-x) = log1p(exp(-|x|)) + max(+-x, 0).
 //   dl/dx = (1 - t) + (1 + (pw - 1) t) (sigmoid(x) - 1)
-// times the element weight.
+// times the element weight, evaluated as lw q - pw t for x < 0 and as
+// (1 - t) - lw q for x >= 0, with lw = 1 + (pw - 1) t and q = sigmoid(-|x|)
+// = e / (1 + e): neither form rounds a sigmoid near 1, so the gradient
+// cancels only where its two terms truly do (sigmoid(x) near t).
 //
-// Vectorised in double (float inputs widened exactly, results rounded once).
-// With e = exp(-|x|), log1p(e) by vlog1p_unit (log-inl.h: no rounding of
-// 1 + e, so softplus keeps ~1 ulp of double for every |x|), and
-//   sigmoid(x) - 1 = -(x < 0 ? 1 : e) / (1 + e). exp(-|x|) below
-// the smallest normal double (|x| > 708.4) is 0, so a loss below 2.2e-308
-// reads 0.
+// Vectorised in the input's precision: e = exp(-|x|) (exp-inl.h), log1p(e)
+// by vlog1p_unit (log-inl.h: no rounding of 1 + e, so softplus keeps its
+// relative accuracy for every |x|: measured 1 ulp in double).
+// exp(-|x|) below the smallest normal (|x| > 87.3 in float, 708.4 in
+// double) is 0, so a loss that small reads 0. Losses are summed in float
+// over chunks of chunk_len elements, the chunk sums in double.
 // Rows longer than kSegment are cut into kSegment pieces (several threads
 // for a few long rows); their partial sums are added in piece order, so a
 // row's sum is the same for any thread count.
 #pragma once
 
-// Vec<double>::N elements p[0], p[stride], ... as doubles; lanes from `left`
-// on are 0.
+// Vec<T>::N elements p[0], p[stride], ...; lanes from `left` on are 0.
 template <class T>
-inline Vec<double> load_as_double(const T* p, int64_t stride, int64_t left) {
-  constexpr int64_t N = Vec<double>::N;
-  if (stride == 1) return left >= N ? load_widened(p) : load_widened_partial(p, left);
-  if (stride == 0) return set1(static_cast<double>(*p));
-  alignas(64) double lanes[N];
-  for (int64_t k = 0; k < N; ++k) lanes[k] = k < left ? static_cast<double>(p[k * stride]) : 0.0;
+inline Vec<T> load_strided(const T* p, int64_t stride, int64_t left) {
+  constexpr int64_t N = Vec<T>::N;
+  if (stride == 1) return left >= N ? loadu(p) : load_partial(p, left, T(0));
+  if (stride == 0) return set1(*p);
+  alignas(64) T lanes[N];
+  for (int64_t k = 0; k < N; ++k) lanes[k] = k < left ? p[k * stride] : T(0);
   return loadu(lanes);
 }
 
-// The first min(left, N) lanes of v into p, rounded to T.
+// The first min(left, N) lanes of v into p (a partial vector by scalar
+// stores: masked stores are slow on some CPUs).
 template <class T>
-inline void store_from_double(T* p, Vec<double> v, int64_t left) {
-  constexpr int64_t N = Vec<double>::N;
-  if (left >= N) return store_narrowed(p, v);
-  alignas(64) double lanes[N];
+inline void store_first(T* p, Vec<T> v, int64_t left) {
+  constexpr int64_t N = Vec<T>::N;
+  if (left >= N) return storeu(p, v);
+  alignas(64) T lanes[N];
   storeu(lanes, v);
-  for (int64_t k = 0; k < left; ++k) p[k] = static_cast<T>(lanes[k]);
+  for (int64_t k = 0; k < left; ++k) p[k] = lanes[k];
 }
 
 // Elements [lo, hi) of row r: writes the element losses and gradients asked
 // for and returns the sum of the losses.
 template <class T>
 inline double bce_piece(const BceArgs<T>& a, int64_t r, int64_t lo, int64_t hi) {
-  using V = Vec<double>;
+  using V = Vec<T>;
   constexpr int64_t N = V::N;
-  const V one = set1(1.0), zero = set1(0.0), grad_scale = set1(a.grad_scale);
+  const V one = set1(T(1)), zero = set1(T(0)), grad_scale = set1(static_cast<T>(a.grad_scale));
   const T* x = a.x + r * a.ldx;
   const T* t = a.t + r * a.ldt;
   // one vector's losses (lanes past hi zeroed), its outputs written
   auto step = [&](int64_t i) FSM_HOT_LAMBDA {
     const int64_t left = hi - i;
-    const V xv = load_as_double(x + i, 1, left), tv = load_as_double(t + i, 1, left);
-    const V w = a.w ? load_as_double(a.w + r * a.ldw + i * a.cw, a.cw, left) : one;
-    const V pw = a.pw ? load_as_double(a.pw + r * a.ldpw + i * a.cpw, a.cpw, left) : one;
+    const V xv = load_strided(x + i, 1, left), tv = load_strided(t + i, 1, left);
+    const V w = a.w ? load_strided(a.w + r * a.ldw + i * a.cw, a.cw, left) : one;
+    const V pw = a.pw ? load_strided(a.pw + r * a.ldpw + i * a.cpw, a.cpw, left) : one;
     const V e = vexp_bounded(zero - vmax(xv, zero - xv));  // exp(-|x|); NaN stays NaN
     const V log1p_e = vlog1p_unit(e);
     const V softplus_pos = log1p_e + vmax(xv, zero), softplus_neg = log1p_e + vmax(zero - xv, zero);
     const V loss = w * ((one - tv) * softplus_pos + (pw * tv) * softplus_neg);
-    if (a.loss) store_from_double(a.loss + r * a.ldl + i, loss, left);
+    if (a.loss) store_first(a.loss + r * a.ldl + i, loss, left);
     if (a.grad) {
-      const V sigmoid_minus_1 = zero - select(lt(xv, zero), one, e) / (one + e);
+      const V q = e / (one + e);  // sigmoid(-|x|)
       const V lw = one + (pw - one) * tv;
-      store_from_double(a.grad + r * a.ldgr + i, grad_scale * w * ((one - tv) + lw * sigmoid_minus_1), left);
+      const V dl = select(lt(xv, zero), lw * q - pw * tv, (one - tv) - lw * q);
+      store_first(a.grad + r * a.ldgr + i, grad_scale * w * dl, left);
     }
-    return left >= N ? loss : select(lanes_below<double>(left), loss, zero);
+    return left >= N ? loss : select(lanes_below<T>(left), loss, zero);
   };
-  V sum = zero;
-  int64_t i = lo;
-  for (; i + 2 * N <= hi; i += 2 * N) {  // two vectors a step: their long exp-log chains overlap
-    const V first = step(i), second = step(i + N);
-    sum = sum + first;
-    sum = sum + second;
+  double total = 0.0;
+  for (int64_t off = lo; off < hi; off += chunk_len<T>()) {
+    const int64_t end = min64(hi, off + chunk_len<T>());
+    V sum = zero;
+    int64_t i = off;
+    for (; i + 2 * N <= end; i += 2 * N) {  // two vectors a step: their long exp-log chains overlap
+      const V first = step(i), second = step(i + N);
+      sum = sum + first;
+      sum = sum + second;
+    }
+    for (; i < end; i += N) sum = sum + step(i);
+    total += hsum(sum);
   }
-  for (; i < hi; i += N) sum = sum + step(i);
-  return hsum(sum);
+  return total;
 }
 
 template <class T>

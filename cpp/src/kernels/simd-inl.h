@@ -65,9 +65,6 @@ inline Vec<double> split_exponent(Vec<double> x, Vec<double>& m) {
   m.v = 2 * frexp(x.v, &e);
   return {static_cast<double>(e - 1)};
 }
-inline Vec<double> load_widened(const float* p) { return {static_cast<double>(*p)}; }
-inline void store_narrowed(float* p, Vec<double> a) { *p = static_cast<float>(a.v); }
-inline Vec<double> load_widened_partial(const float* p, int64_t k) { return {k > 0 ? static_cast<double>(*p) : 0.0}; }
 inline void stream_fence() {}
 
 // -------------------------------------------------------------------- AVX2
@@ -220,11 +217,6 @@ inline Vec<double> split_exponent(Vec<double> x, Vec<double>& m) {
   const __m256i e = _mm256_or_si256(_mm256_srli_epi64(bits, 52), _mm256_set1_epi64x(0x4330000000000000));
   return {_mm256_sub_pd(_mm256_castsi256_pd(e), _mm256_set1_pd(4503599627370496.0 + 1023.0))};
 }
-inline Vec<double> load_widened(const float* p) { return {_mm256_cvtps_pd(_mm_loadu_ps(p))}; }
-inline void store_narrowed(float* p, Vec<double> a) { _mm_storeu_ps(p, _mm256_cvtpd_ps(a.v)); }
-inline Vec<double> load_widened_partial(const float* p, int64_t k) {
-  return {_mm256_cvtps_pd(_mm_maskload_ps(p, _mm256_castsi256_si128(prefix_mask32(k))))};
-}
 inline void stream_fence() { _mm_sfence(); }
 
 // ----------------------------------------------------------------- AVX-512
@@ -343,19 +335,7 @@ inline Vec<double> split_exponent(Vec<double> x, Vec<double>& m) {
   const __m512i e = _mm512_or_si512(_mm512_srli_epi64(bits, 52), _mm512_set1_epi64(0x4330000000000000));
   return {_mm512_sub_pd(_mm512_castsi512_pd(e), _mm512_set1_pd(4503599627370496.0 + 1023.0))};
 }
-inline Vec<double> load_widened(const float* p) { return {_mm512_cvtps_pd(_mm256_loadu_ps(p))}; }
-inline void store_narrowed(float* p, Vec<double> a) { _mm256_storeu_ps(p, _mm512_cvtpd_ps(a.v)); }
-inline Vec<double> load_widened_partial(const float* p, int64_t k) {
-  return {_mm512_cvtps_pd(_mm512_castps512_ps256(_mm512_maskz_loadu_ps(prefix16(k), p)))};
-}
 inline void stream_fence() { _mm_sfence(); }
 #else
 #error "FSM_SIMD_LEVEL must be 0, 2 or 3"
 #endif
-
-// Vec<double>::N elements as doubles, from float (widened, exactly) or
-// double memory, and back (rounded to nearest); _partial: the first k
-// elements, the other lanes 0.
-inline Vec<double> load_widened(const double* p) { return loadu(p); }
-inline Vec<double> load_widened_partial(const double* p, int64_t k) { return load_partial(p, k, 0.0); }
-inline void store_narrowed(double* p, Vec<double> a) { storeu(p, a); }
