@@ -1,15 +1,18 @@
-"""cross_entropy forward + gradient: fastsoftmax against NumPy, PyTorch (F.cross_entropy + backward)
-and the floors (read the logits, write the gradient).
+"""The losses, forward + gradient: cross_entropy and binary_cross_entropy_with_logits against NumPy,
+PyTorch (the functional loss + backward) and the floors (read the logits, write the gradient).
 
     python -m pytest bench/bench_cross_entropy.py [--bench-full]
 """
+from typing import Tuple
+
 import pytest
 
-from common import IMPLEMENTATIONS, XENT_OP, Inputs, record, runner_or_skip
+from common import IMPLEMENTATIONS, Inputs, record, runner_or_skip
 
 
 @pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
-def test_cross_entropy(benchmark, implementation: str, xent_inputs: Inputs) -> None:
-    run = runner_or_skip(implementation, XENT_OP, xent_inputs)
-    record(benchmark, XENT_OP, xent_inputs)
+def test_loss(benchmark, implementation: str, loss_inputs: Tuple[str, Inputs]) -> None:
+    op, inputs = loss_inputs
+    run = runner_or_skip(implementation, op, inputs)
+    record(benchmark, op, inputs)
     benchmark(run)

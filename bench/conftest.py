@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Tuple
 
 import pytest
 
@@ -24,10 +25,12 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector):
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     full = metafunc.config.getoption("--bench-full")
-    for argument, ops in (("family_layout", FAMILY_OPS), ("xent_layout", (XENT_OP,)), ("bce_layout", (BCE_OP,))):
-        if argument in metafunc.fixturenames:
-            # module scope: pytest orders the tests so each array is built once
-            metafunc.parametrize(argument, layouts(ops, full), ids=layout_id, scope="module")
+    # module scope: pytest orders the tests so each array is built once
+    if "family_layout" in metafunc.fixturenames:
+        metafunc.parametrize("family_layout", layouts(FAMILY_OPS, full), ids=layout_id, scope="module")
+    if "loss_layout" in metafunc.fixturenames:
+        cases = [(op, layout) for op in (XENT_OP, BCE_OP) for layout in layouts((op,), full)]
+        metafunc.parametrize("loss_layout", cases, ids=lambda c: f"{c[0]}-{layout_id(c[1])}", scope="module")
 
 
 @pytest.fixture(scope="module")
@@ -37,15 +40,9 @@ def family_inputs(family_layout) -> Inputs:
 
 
 @pytest.fixture(scope="module")
-def xent_inputs(xent_layout) -> Inputs:
-    shape, dtype = xent_layout
-    return make_inputs(shape, dtype, with_target=True)
-
-
-@pytest.fixture(scope="module")
-def bce_inputs(bce_layout) -> Inputs:
-    shape, dtype = bce_layout
-    return make_inputs(shape, dtype, with_labels=True)
+def loss_inputs(loss_layout) -> Tuple[str, Inputs]:
+    op, (shape, dtype) = loss_layout
+    return op, make_inputs(shape, dtype, with_target=op == XENT_OP, with_labels=op == BCE_OP)
 
 
 def pytest_report_header(config: pytest.Config) -> str:
