@@ -13,8 +13,8 @@
 // by vlog1p_unit (log-inl.h: no rounding of 1 + e, so softplus keeps its
 // relative accuracy for every |x|: measured 1 ulp in double).
 // exp(-|x|) below the smallest normal (|x| > 87.3 in float, 708.4 in
-// double) is 0, so a loss that small reads 0. Losses are summed in float
-// over chunks of chunk_len elements, the chunk sums in double.
+// double) is 0, so a loss that small reads 0. Losses are summed by
+// chunked_sum (float chunk sums, added in double).
 // Rows longer than kSegment are cut into kSegment pieces (several threads
 // for a few long rows); their partial sums are added in piece order, so a
 // row's sum is the same for any thread count.
@@ -24,22 +24,11 @@
 template <class T>
 inline Vec<T> load_strided(const T* p, int64_t stride, int64_t left) {
   constexpr int64_t N = Vec<T>::N;
-  if (stride == 1) return left >= N ? loadu(p) : load_partial(p, left, T(0));
+  if (stride == 1) return load_n(p, left);
   if (stride == 0) return set1(*p);
   alignas(64) T lanes[N];
   for (int64_t k = 0; k < N; ++k) lanes[k] = k < left ? p[k * stride] : T(0);
   return loadu(lanes);
-}
-
-// The first min(left, N) lanes of v into p (a partial vector by scalar
-// stores: masked stores are slow on some CPUs).
-template <class T>
-inline void store_first(T* p, Vec<T> v, int64_t left) {
-  constexpr int64_t N = Vec<T>::N;
-  if (left >= N) return storeu(p, v);
-  alignas(64) T lanes[N];
-  storeu(lanes, v);
-  for (int64_t k = 0; k < left; ++k) p[k] = lanes[k];
 }
 
 // Elements [lo, hi) of row r: writes the element losses and gradients asked
@@ -51,9 +40,9 @@ inline double bce_piece(const BceArgs<T>& a, int64_t r, int64_t lo, int64_t hi) 
   const V one = set1(T(1)), zero = set1(T(0)), grad_scale = set1(static_cast<T>(a.grad_scale));
   const T* x = a.x + r * a.ldx;
   const T* t = a.t + r * a.ldt;
-  // one vector's losses (lanes past hi zeroed), its outputs written
-  auto step = [&](int64_t i) FSM_HOT_LAMBDA {
-    const int64_t left = hi - i;
+  // elements [lo + j, lo + j + min(left, N)): their losses (other lanes 0), their outputs written
+  auto step = [&](int64_t j, int64_t left) FSM_HOT_LAMBDA {
+    const int64_t i = lo + j;
     const V xv = load_strided(x + i, 1, left), tv = load_strided(t + i, 1, left);
     const V w = a.w ? load_strided(a.w + r * a.ldw + i * a.cw, a.cw, left) : one;
     const V pw = a.pw ? load_strided(a.pw + r * a.ldpw + i * a.cpw, a.cpw, left) : one;
@@ -61,29 +50,16 @@ inline double bce_piece(const BceArgs<T>& a, int64_t r, int64_t lo, int64_t hi) 
     const V log1p_e = vlog1p_unit(e);
     const V softplus_pos = log1p_e + vmax(xv, zero), softplus_neg = log1p_e + vmax(zero - xv, zero);
     const V loss = w * ((one - tv) * softplus_pos + (pw * tv) * softplus_neg);
-    if (a.loss) store_first(a.loss + r * a.ldl + i, loss, left);
+    if (a.loss) store_lanes(a.loss + r * a.ldl + i, left, loss);
     if (a.grad) {
       const V q = e / (one + e);  // sigmoid(-|x|)
       const V lw = one + (pw - one) * tv;
       const V dl = select(lt(xv, zero), lw * q - pw * tv, (one - tv) - lw * q);
-      store_first(a.grad + r * a.ldgr + i, grad_scale * w * dl, left);
+      store_lanes(a.grad + r * a.ldgr + i, left, grad_scale * w * dl);
     }
     return left >= N ? loss : select(lanes_below<T>(left), loss, zero);
   };
-  double total = 0.0;
-  for (int64_t off = lo; off < hi; off += chunk_len<T>()) {
-    const int64_t end = min64(hi, off + chunk_len<T>());
-    V sum = zero;
-    int64_t i = off;
-    for (; i + 2 * N <= end; i += 2 * N) {  // two vectors a step: their long exp-log chains overlap
-      const V first = step(i), second = step(i + N);
-      sum = sum + first;
-      sum = sum + second;
-    }
-    for (; i < end; i += N) sum = sum + step(i);
-    total += hsum(sum);
-  }
-  return total;
+  return chunked_sum<T>(hi - lo, step);
 }
 
 template <class T>

@@ -262,3 +262,17 @@ template <class T>
 inline Vec<T> load_n(const T* p, int64_t left) {
   return left >= Vec<T>::N ? loadu(p) : load_partial(p, left, T(0));
 }
+
+// y[0, len) = the first len lanes of v. A masked store (vmaskmovps) costs
+// about as much as the rest of a row's work on AMD Zen 3, so a partial
+// vector goes out through scalar stores.
+template <class T>
+FSM_HOT void store_lanes(T* y, int64_t len, Vec<T> v) {
+  if (len >= Vec<T>::N) {
+    storeu(y, v);
+    return;
+  }
+  alignas(64) T lanes[Vec<T>::N];
+  storeu(lanes, v);
+  for (int64_t i = 0; i < len; ++i) y[i] = lanes[i];
+}

@@ -13,20 +13,6 @@ constexpr int64_t tiny_row_max() {
   return 2 * Vec<T>::N;
 }
 
-// y[0, len) = the first len lanes of v. A masked store (vmaskmovps) costs
-// about as much as the rest of a row's work on AMD Zen 3, so a partial
-// vector goes out through scalar stores.
-template <class T>
-FSM_HOT void store_lanes(T* y, int64_t len, Vec<T> v) {
-  if (len >= Vec<T>::N) {
-    storeu(y, v);
-    return;
-  }
-  alignas(64) T lanes[Vec<T>::N];
-  storeu(lanes, v);
-  for (int64_t i = 0; i < len; ++i) y[i] = lanes[i];
-}
-
 enum class TinyOutput { kSoftmax, kLogSoftmax, kLogSumExp };
 
 // Rows [0, rows) of x (n <= tiny_row_max) over nt threads. Softmax and
