@@ -113,11 +113,12 @@ XENT_VARIANTS = {
 
 @pytest.mark.numeric
 @pytest.mark.parametrize("variant", list(XENT_VARIANTS) + ["probabilities"])
-@pytest.mark.parametrize("C", [3, 10, 100, 512])
+@pytest.mark.parametrize("C", [3, 10, 16, 100, 512])
 def test_short_row_cross_entropy_depends_on_neither_its_block_nor_the_thread_count(variant, C, dtype, rng,
                                                                                   restore_threads):
-    # The same block path for the loss and its gradient; ignored rows inside
-    # blocks get a zero gradient.
+    # The same block path (or, for index targets and C <= 2 vector lengths,
+    # transposed tile path) for the loss and its gradient; ignored rows
+    # inside blocks get a zero gradient.
     rows = max(1003, 70_000 // C + 3)
     x = ops.normal(rng, (rows, C), dtype, 4.0)
     if variant == "probabilities":

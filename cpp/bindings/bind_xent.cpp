@@ -6,14 +6,16 @@ namespace fastsoftmax {
 
 namespace {
 
-// First row whose label is outside [0, C) and is not ignore_index, or -1.
-int64_t find_bad_label(const py::array& target, int64_t C, int64_t ignore_index) {
+// (first bad index or -1, count of indices that are not ignore_index): labels-inl.h.
+py::tuple check_labels(const py::array& target, int64_t C, int64_t ignore_index) {
   const int64_t n = target.ndim() == 1 ? target.shape(0) : -1;
   const int64_t* t = vector_of<int64_t>(target, "target", n, false);
-  py::gil_scoped_release nogil;
-  for (int64_t i = 0; i < n; ++i)
-    if ((t[i] < 0 || t[i] >= C) && t[i] != ignore_index) return i;
-  return -1;
+  LabelCheck r;
+  {
+    py::gil_scoped_release nogil;
+    r = kernels().scan_labels(t, n, C, ignore_index);
+  }
+  return py::make_tuple(r.bad, r.valid);
 }
 
 void cross_entropy_rows(const py::array& x, const py::object& target, const py::object& probs,
@@ -27,7 +29,8 @@ void cross_entropy_rows(const py::array& x, const py::object& target, const py::
     if (!target.is_none()) {
       const py::array t = target.cast<py::array>();
       a.target = vector_of<int64_t>(t, "target", xr.rows, false);
-      if (find_bad_label(t, xr.n, ignore_index) >= 0) throw py::index_error("target: label out of range");
+      if (kernels().scan_labels(a.target, xr.rows, xr.n, ignore_index).bad >= 0)
+        throw py::index_error("target: label out of range");
     } else if (!probs.is_none()) {
       const py::array p = probs.cast<py::array>();
       same_shape(x, "logits", p, "target");
@@ -101,8 +104,9 @@ void bce_rows(const py::array& x, const py::array& t, const py::object& weight, 
 }  // namespace
 
 void bind_xent(py::module_& m) {
-  m.def("find_bad_label", &find_bad_label, py::arg("target"), py::arg("C"), py::arg("ignore_index"),
-        "index of the first label outside [0, C) that is not ignore_index, or -1");
+  m.def("check_labels", &check_labels, py::arg("target"), py::arg("C"), py::arg("ignore_index"),
+        "(index of the first label outside [0, C) that is not ignore_index, or -1; number of labels that are "
+        "not ignore_index)");
   m.def("cross_entropy_rows", &cross_entropy_rows, py::arg("logits"), py::arg("target"), py::arg("probs"),
         py::arg("weight"), py::arg("ignore_index"), py::arg("label_smoothing"), py::arg("z_loss"),
         py::arg("grad_scale"), py::arg("row_loss"), py::arg("grad"),

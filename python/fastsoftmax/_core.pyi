@@ -1,6 +1,6 @@
 # Type stub of the compiled module (cpp/bindings/*.cpp); tests/test_stub.py
 # checks that it names exactly the functions the module defines.
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import numpy as np
 
@@ -10,7 +10,7 @@ def softmax_rows(x: np.ndarray, out: np.ndarray, inv_temp: float, log: bool) -> 
 def logsumexp_rows(x: np.ndarray, b: Optional[np.ndarray], out: np.ndarray, sign: Optional[np.ndarray],
                    inv_temp: float) -> None: ...
 def softmax_backward_rows(grad: np.ndarray, y: np.ndarray, out: np.ndarray, inv_temp: float, log: bool) -> None: ...
-def find_bad_label(target: np.ndarray, C: int, ignore_index: int) -> int: ...
+def check_labels(target: np.ndarray, C: int, ignore_index: int) -> Tuple[int, int]: ...
 def cross_entropy_rows(logits: np.ndarray, target: Optional[np.ndarray], probs: Optional[np.ndarray],
                        weight: Optional[np.ndarray], ignore_index: int, label_smoothing: float, z_loss: float,
                        grad_scale: float, row_loss: np.ndarray, grad: Optional[np.ndarray]) -> None: ...

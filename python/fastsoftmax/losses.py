@@ -50,19 +50,20 @@ def _class_weights(weight: Any, C: int, compute: np.dtype) -> Optional[np.ndarra
     return np.array(w, dtype=compute, order="C", copy=True)  # contiguous and aligned
 
 
-def _index_targets(t: np.ndarray, lead_shape: Tuple[int, ...], C: int, ignore_index: int) -> np.ndarray:
+def _index_targets(t: np.ndarray, lead_shape: Tuple[int, ...], C: int, ignore_index: int) -> Tuple[np.ndarray, int]:
+    """The labels as a flat int64 array, and how many of them are not ignore_index."""
     if t.shape != lead_shape:
         raise ValueError(f"target has shape {t.shape} but logits have shape {lead_shape + (C,)}: class "
                          f"indices need shape {lead_shape} (logits.shape[:-1])")
     if t.dtype.kind == "u" and t.size and t.max() > np.iinfo(np.int64).max:
         raise IndexError(f"target holds {t.max()}, out of range for {C} classes")
     flat = np.array(t, dtype=np.int64, order="C", copy=True).reshape(-1)
-    bad = _core.find_bad_label(flat, C, ignore_index)
+    bad, valid = _core.check_labels(flat, C, ignore_index)
     if bad >= 0:
         where = np.unravel_index(bad, lead_shape) if lead_shape else ()
         raise IndexError(f"target[{', '.join(map(str, where))}] = {flat[bad]} is out of range for {C} classes "
                          f"(expected 0 <= label < {C}, or ignore_index={ignore_index})")
-    return flat
+    return flat, valid
 
 
 def cross_entropy(logits: Any, target: Any, *, weight: Any = None, ignore_index: int = -100,
@@ -113,9 +114,11 @@ def cross_entropy(logits: Any, target: Any, *, weight: Any = None, ignore_index:
     w = _class_weights(weight, C, compute)
     labels = probs = None
     if t.dtype.kind in "iu":
-        labels = _index_targets(t, lead_shape, C, int(ignore_index))
-        valid = labels != ignore_index
-        denominator = float(np.sum(w.astype(np.float64)[labels[valid]])) if w is not None else float(np.sum(valid))
+        labels, valid = _index_targets(t, lead_shape, C, int(ignore_index))
+        if w is None:
+            denominator = float(valid)
+        else:
+            denominator = float(np.sum(w.astype(np.float64)[labels[labels != ignore_index]]))
     elif t.dtype.kind == "f":
         if t.shape != x.shape:
             raise ValueError(f"target has shape {t.shape} but logits have shape {x.shape}: class "

@@ -77,6 +77,12 @@ struct BceArgs {
   T* grad; int64_t ldgr;          // may be null
 };
 
+// What cross-entropy's class indices hold (scan_labels).
+struct LabelCheck {
+  int64_t bad;    // the first index outside [0, C) that is not ignore_index; -1: none
+  int64_t valid;  // indices that are not ignore_index, counted up to `bad`'s block
+};
+
 // One table of kernels per instruction set (cpp/src/cpu/<isa>.cc).
 struct KernelTable {
   const char* name;
@@ -90,6 +96,7 @@ struct KernelTable {
   void (*cross_entropy_f64)(const CrossEntropyArgs<double>&);
   void (*bce_f32)(const BceArgs<float>&);
   void (*bce_f64)(const BceArgs<double>&);
+  LabelCheck (*scan_labels)(const int64_t* t, int64_t n, int64_t C, int64_t ignore_index);
   // Element-wise vectorised exp and log (for the accuracy tests) and the two floors
   // the benchmarks compare against: an exp-and-sum pass with no output, and a
   // parallel copy of the same bytes.

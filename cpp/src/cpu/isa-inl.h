@@ -30,6 +30,7 @@ namespace FSM_NS {
 #include "kernels/tinyrows-inl.h"
 #include "kernels/softmax-inl.h"
 #include "kernels/backward-inl.h"
+#include "kernels/labels-inl.h"
 #include "kernels/xent-inl.h"
 #include "kernels/bce-inl.h"
 #include "kernels/floors-inl.h"
@@ -42,6 +43,7 @@ const KernelTable& table() {
       softmax_backward<float>, softmax_backward<double>,
       cross_entropy<float>, cross_entropy<double>,
       bce<float>, bce<double>,
+      scan_labels,
       exp_array<float>, exp_array<double>,
       log_array,
       exp_sum<float>, exp_sum<double>,

@@ -265,14 +265,22 @@ inline Vec<T> load_n(const T* p, int64_t left) {
 
 // y[0, len) = the first len lanes of v. A masked store (vmaskmovps) costs
 // about as much as the rest of a row's work on AMD Zen 3, so a partial
-// vector goes out through scalar stores.
+// vector goes out in pieces of N/2, N/4, ... lanes, each a fixed-size copy
+// (one move; a loop of len scalars became a call to memmove).
 template <class T>
 FSM_HOT void store_lanes(T* y, int64_t len, Vec<T> v) {
-  if (len >= Vec<T>::N) {
+  constexpr int64_t N = Vec<T>::N;
+  if (len >= N) {
     storeu(y, v);
     return;
   }
-  alignas(64) T lanes[Vec<T>::N];
+  alignas(64) T lanes[N];
   storeu(lanes, v);
-  for (int64_t i = 0; i < len; ++i) y[i] = lanes[i];
+  int64_t i = 0;
+  for (int64_t piece = N / 2; piece > 0; piece /= 2) {
+    if (len & piece) {
+      memcpy(y + i, lanes + i, static_cast<size_t>(piece) * sizeof(T));
+      i += piece;
+    }
+  }
 }

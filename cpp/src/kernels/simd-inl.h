@@ -164,7 +164,7 @@ inline Vec<float> hsum_each(const Vec<float>* v) { return reduce_each(v, [](__m2
 inline Vec<double> hsum_each(const Vec<double>* v) { return reduce_each(v, [](__m256d a, __m256d b) { return _mm256_add_pd(a, b); }); }
 // v[k] becomes the vector of element k of v[0], ..., v[N-1] (an N x N
 // transpose in registers).
-inline void transpose(Vec<float>* v) {
+FSM_HOT void transpose(Vec<float>* v) {
   __m256 t[8], u[8];
   for (int p = 0; p < 4; ++p) {
     t[2 * p] = _mm256_unpacklo_ps(v[2 * p].v, v[2 * p + 1].v);
@@ -181,7 +181,7 @@ inline void transpose(Vec<float>* v) {
     v[k + 4].v = _mm256_permute2f128_ps(u[k], u[k + 4], 0x31);
   }
 }
-inline void transpose(Vec<double>* v) {
+FSM_HOT void transpose(Vec<double>* v) {
   const __m256d t0 = _mm256_unpacklo_pd(v[0].v, v[1].v), t1 = _mm256_unpackhi_pd(v[0].v, v[1].v);
   const __m256d t2 = _mm256_unpacklo_pd(v[2].v, v[3].v), t3 = _mm256_unpackhi_pd(v[2].v, v[3].v);
   v[0].v = _mm256_permute2f128_pd(t0, t2, 0x20);

@@ -13,6 +13,67 @@ constexpr int64_t tiny_row_max() {
   return 2 * Vec<T>::N;
 }
 
+// One block of N tiny rows, held as columns.
+template <class T>
+struct TinyTile {
+  using V = Vec<T>;
+  static constexpr int N = V::N;
+  V col[2 * N];  // rows, then (after the transpose) columns, of tile t at t*N
+  V M, neg_M, S;
+
+  // Rows b .. b+N-1 of x (n elements each); rows past `last` repeat it
+  // (computed, never stored).
+  FSM_HOT void load(const T* x, int64_t ldx, int64_t b, int64_t last, int64_t n) {
+    for (int64_t t = 0; t < ceil_div(n, N); ++t) {
+      const int64_t len = min64(N, n - t * N);
+      for (int k = 0; k < N; ++k) {
+        const T* xr = x + min64(b + k, last) * ldx + t * N;
+        col[t * N + k] = len >= N ? loadu(xr) : load_partial(xr, len, T(0));
+      }
+      transpose(col + t * N);
+    }
+  }
+
+  // M = max of x*s, S = sum of exp(x*s - M) per lane; col[j] becomes x*s,
+  // or exp(x*s - M) with Keep.
+  template <bool Keep, class Sc>
+  FSM_HOT void stats(int64_t n, const Sc& scale) {
+    M = set1(-T(HUGE_VAL));
+    for (int64_t j = 0; j < n; ++j) {
+      col[j] = scale(col[j]);
+      M = vmax(col[j], M);  // skips NaN, as ChunkMax
+    }
+    // -M, or 0 for a row of -inf only (no -inf - -inf)
+    neg_M = set1(T(0)) - select(lt(set1(-T(HUGE_VAL)), M), M, set1(T(0)));
+    S = set1(T(0));
+    for (int64_t j = 0; j < n; ++j) {
+      const V e = vexp_bounded(col[j] + neg_M);
+      S = S + e;
+      if (Keep) col[j] = e;
+    }
+  }
+
+  // Rows b .. b+count-1 of y from the columns.
+  FSM_HOT void store(T* y, int64_t ldy, int64_t b, int64_t count, int64_t n) {
+    for (int64_t t = 0; t < ceil_div(n, N); ++t) {
+      const int64_t len = min64(N, n - t * N);
+      transpose(col + t * N);
+      for (int64_t k = 0; k < count; ++k) store_lanes(y + (b + k) * ldy + t * N, len, col[t * N + k]);
+    }
+  }
+};
+
+// block(b, count, last) for the blocks of N rows [b, b + count) that split
+// rows [0, rows) over nt threads; last = the last row of the block's thread.
+template <class T, class Block>
+inline void tiny_blocks(int64_t rows, int nt, const Block& block) {
+  constexpr int N = Vec<T>::N;
+  parallel_for(nt, nt, [&](int, int64_t worker) {
+    const int64_t r0 = rows * worker / nt, r1 = rows * (worker + 1) / nt;
+    for (int64_t b = r0; b < r1; b += N) block(b, min64(N, r1 - b), r1 - 1);
+  });
+}
+
 enum class TinyOutput { kSoftmax, kLogSoftmax, kLogSumExp };
 
 // Rows [0, rows) of x (n <= tiny_row_max) over nt threads. Softmax and
@@ -22,53 +83,25 @@ inline void tiny_rows(const T* x, int64_t ldx, T* y, int64_t ldy, int64_t rows, 
                       int nt, const Finish& finish) {
   using V = Vec<T>;
   constexpr int N = V::N;
-  const int64_t tiles = ceil_div(n, N);
-  parallel_for(nt, nt, [&](int, int64_t worker) {
-    const int64_t r0 = rows * worker / nt, r1 = rows * (worker + 1) / nt;
-    for (int64_t b = r0; b < r1; b += N) {
-      const int64_t count = min64(N, r1 - b);
-      V col[2 * N];  // rows, then (after the transpose) columns, of tile t at t*N
-      for (int64_t t = 0; t < tiles; ++t) {
-        const int64_t len = min64(N, n - t * N);
-        // rows past the worker's last repeat it (computed, never stored)
-        for (int k = 0; k < N; ++k) {
-          const T* xr = x + min64(b + k, r1 - 1) * ldx + t * N;
-          col[t * N + k] = len >= N ? loadu(xr) : load_partial(xr, len, T(0));
-        }
-        transpose(col + t * N);
-      }
-      V M = set1(-T(HUGE_VAL));
-      for (int64_t j = 0; j < n; ++j) {
-        col[j] = scale(col[j]);
-        M = vmax(col[j], M);  // skips NaN, as ChunkMax
-      }
-      // -M, or 0 for a row of -inf only (no -inf - -inf)
-      const V neg_M = set1(T(0)) - select(lt(set1(-T(HUGE_VAL)), M), M, set1(T(0)));
-      V S = set1(T(0));
-      for (int64_t j = 0; j < n; ++j) {
-        const V e = vexp_bounded(col[j] + neg_M);
-        S = S + e;
-        if (Out == TinyOutput::kSoftmax) col[j] = e;
-      }
-      alignas(64) double Sd[N], d[N];
-      lanes_to_double(S, Sd);
-      if (Out == TinyOutput::kSoftmax) per_row_in_double<T>(Sd, d, [](Vec<double> s) { return set1(1.0) / s; });
-      else per_row_in_double<T>(Sd, d, [](Vec<double> s) { return vlog(s); });
-      if (Out == TinyOutput::kLogSumExp) {
-        alignas(64) T Ms[N];
-        storeu(Ms, M);
-        for (int64_t k = 0; k < count; ++k) finish(b + k, Ms[k], Sd[k], d[k]);
-        continue;
-      }
-      alignas(64) T lanes[N];
-      for (int k = 0; k < N; ++k) lanes[k] = static_cast<T>(d[k]);
-      const V f = loadu(lanes);  // 1/S or log S
-      for (int64_t j = 0; j < n; ++j) col[j] = Out == TinyOutput::kSoftmax ? col[j] * f : (col[j] + neg_M) - f;
-      for (int64_t t = 0; t < tiles; ++t) {
-        const int64_t len = min64(N, n - t * N);
-        transpose(col + t * N);
-        for (int64_t k = 0; k < count; ++k) store_lanes(y + (b + k) * ldy + t * N, len, col[t * N + k]);
-      }
+  tiny_blocks<T>(rows, nt, [&](int64_t b, int64_t count, int64_t last) {
+    TinyTile<T> tile;
+    tile.load(x, ldx, b, last, n);
+    tile.template stats<Out == TinyOutput::kSoftmax>(n, scale);
+    alignas(64) double Sd[N], d[N];
+    lanes_to_double(tile.S, Sd);
+    if (Out == TinyOutput::kSoftmax) per_row_in_double<T>(Sd, d, [](Vec<double> s) { return set1(1.0) / s; });
+    else per_row_in_double<T>(Sd, d, [](Vec<double> s) { return vlog(s); });
+    if (Out == TinyOutput::kLogSumExp) {
+      alignas(64) T Ms[N];
+      storeu(Ms, tile.M);
+      for (int64_t k = 0; k < count; ++k) finish(b + k, Ms[k], Sd[k], d[k]);
+      return;
     }
+    alignas(64) T lanes[N];
+    for (int k = 0; k < N; ++k) lanes[k] = static_cast<T>(d[k]);
+    const V f = loadu(lanes);  // 1/S or log S
+    for (int64_t j = 0; j < n; ++j)
+      tile.col[j] = Out == TinyOutput::kSoftmax ? tile.col[j] * f : (tile.col[j] + tile.neg_M) - f;
+    tile.store(y, ldy, b, count, n);
   });
 }

@@ -12,7 +12,8 @@
 // p_c comes from the exp values kept by row_stats, rescaled once per chunk.
 // Rows of at most short_row_max classes go in blocks of one row per vector
 // lane (shortrows-inl.h), each row's loss computed from its block's
-// statistics.
+// statistics; with index targets, rows of at most tiny_row_max classes go
+// transposed, a row per lane (tinyrows-inl.h).
 #pragma once
 
 // Per (worker, slot): what writing a row's gradient needs besides its chunk factors.
@@ -47,7 +48,7 @@ void cross_entropy(const CrossEntropyArgs<T>& a) {
 
   // Row r's loss from lse = M + log S; fills its writer state and returns
   // the factor of exp(x_c - M) in its gradient (before chunk factors).
-  auto finish_row = [&](int64_t r, double lse, double S, XentRowState& rs_out) {
+  auto finish_row = [&](int64_t r, double lse, double S, XentRowState& rs_out) FSM_HOT_LAMBDA {
     const T* x = a.x + r * a.ldx;
     const int64_t t = a.target ? a.target[r] : -1;
     const T* q = a.probs ? a.probs + r * a.ldp : nullptr;
@@ -90,6 +91,49 @@ void cross_entropy(const CrossEntropyArgs<T>& a) {
     a.row_loss[r] = 0.0;
     rs_out = {a.target[r], true, 0.0};
   };
+
+  // Tiny rows with index targets (tinyrows-inl.h): the gradient runs down
+  // the columns, each lane's target compared with the column's class.
+  if (!a.probs && C <= tiny_row_max<T>()) {
+    constexpr int N = V::N;
+    tiny_blocks<T>(rows, nt, [&](int64_t b, int64_t count, int64_t last) {
+      TinyTile<T> tile;
+      tile.load(a.x, a.ldx, b, last, C);
+      if (want_grad) tile.template stats<true>(C, UnitScale<T>());
+      else tile.template stats<false>(C, UnitScale<T>());
+      alignas(64) double Sd[N], logS[N];
+      alignas(64) T Ms[N], pscale[N], hit[N], live[N], target[N];
+      lanes_to_double(tile.S, Sd);
+      per_row_in_double<T>(Sd, logS, [](Vec<double> s) { return vlog(s); });
+      storeu(Ms, tile.M);
+      for (int k = 0; k < N; ++k) {
+        pscale[k] = hit[k] = live[k] = T(0);
+        target[k] = T(-1);
+        XentRowState rs;
+        if (k >= count) continue;
+        if (ignored(b + k)) {
+          ignore_row(b + k, rs);
+          continue;
+        }
+        pscale[k] = static_cast<T>(finish_row(b + k, static_cast<double>(Ms[k]) + logS[k], Sd[k], rs));
+        hit[k] = static_cast<T>(rs.hit);
+        live[k] = T(1);
+        target[k] = static_cast<T>(rs.target);
+      }
+      if (!want_grad) return;
+      const V f = loadu(pscale), vhit = loadu(hit), vt = loadu(target), zero = set1(T(0));
+      const V smooth = loadu(live) * vk;
+      const auto is_live = neq(loadu(live), zero);  // ignored rows get 0, even from NaN logits
+      for (int64_t j = 0; j < C; ++j) {
+        V g = tile.col[j] * f;
+        if (eps > 0) g = g - (wt ? set1(wt[j]) * smooth : smooth);
+        g = g - select(neq(vt, set1(static_cast<T>(j))), zero, vhit);
+        tile.col[j] = select(is_live, g, zero);
+      }
+      tile.store(a.grad, a.ldg, b, count, C);
+    });
+    return;
+  }
 
   // Ordinary rows (pipeline-inl.h).
   auto row_loss = [&](int worker, int64_t r, int slot, auto& out) FSM_HOT_LAMBDA {
