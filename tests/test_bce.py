@@ -123,6 +123,29 @@ def test_element_results_do_not_depend_on_the_layout(n, dtype, rng):
     np.testing.assert_allclose(total, np.sum(ref.f64(flat[0])), rtol=1e-5 if dtype == np.float32 else 1e-12)
 
 
+@pytest.mark.parametrize("n", [1, 3, 10, 300])
+def test_row_weights_group_rows_without_changing_an_element(n, dtype, rng):
+    # Weights of shape (n,) with contiguous logits: groups of 2048 // n rows
+    # run as one row with the weights tiled, the last rows % k as they are.
+    # Each element's loss and gradient must be bitwise those of the row by
+    # row run (a strided target), and the loss that of the reference.
+    k = 2048 // n
+    rows = 3 * k + k // 2 + 1
+    x = normal(rng, (rows, n), dtype, 4.0)
+    t = rng.random((rows, n)).astype(dtype)
+    t_strided = np.repeat(t, 2, axis=1)[:, ::2]
+    pos_weight = rng.uniform(0.5, 3.0, n).astype(dtype)
+    weight = rng.uniform(0.1, 2.0, (rows, n)).astype(dtype)
+    for kw in ({"pos_weight": pos_weight}, {"weight": pos_weight}, {"pos_weight": pos_weight, "weight": weight}):
+        grouped = bce(x, t, reduction="none", return_grad=True, **kw)
+        by_row = bce(x, t_strided, reduction="none", return_grad=True, **kw)
+        for got, want in zip(grouped, by_row):
+            assert got.tobytes() == want.tobytes(), kw
+        want_loss = ref.binary_cross_entropy_with_logits(x, t, reduction="sum", **kw)[0]
+        np.testing.assert_allclose(bce(x, t, reduction="sum", **kw), want_loss,
+                                   rtol=1e-5 if dtype == np.float32 else 1e-12)
+
+
 @pytest.mark.parametrize("shape", [(65536, 10), (1, 600_000), (3, 200_001)], ids=lambda s: "x".join(map(str, s)))
 @pytest.mark.parametrize("strided", [False, True], ids=["flat", "rows"])
 def test_thread_count_does_not_change_a_bit(shape, strided, rng, restore_threads):

@@ -6,7 +6,7 @@ maps a PyTorch call onto ours.
 """
 from __future__ import annotations
 
-from typing import Any, Optional, Tuple, Union
+from typing import Any, List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -165,6 +165,59 @@ def _weight_operand(value: Any, name: str, shape: Tuple[int, ...], compute: np.d
     return np.array(b, order="C", copy=True).reshape(rows, n)
 
 
+# Rows shorter than this are regrouped into rows of about _GROUPED_ROW elements
+# when their weights repeat row after row (see _bce_calls).
+_GROUPED_ROW = 2048
+
+
+def _is_row(w: np.ndarray) -> bool:
+    """Whether a (rows, n) weight is one contiguous row repeated (row stride 0)."""
+    return w.strides[0] == 0 and (w.shape[1] <= 1 or w.strides[1] == w.itemsize)
+
+
+def _bce_calls(x: np.ndarray, t: np.ndarray, w: Optional[np.ndarray], pw: Optional[np.ndarray],
+               loss: Optional[np.ndarray], grad: Optional[np.ndarray]) -> List[Tuple[Any, ...]]:
+    """The (rows, n) operands as the kernel calls that cover them, in row order.
+
+    A short row costs the kernel a vector step's latency for its last few
+    elements, so short rows are made long when the memory allows:
+      * every operand one run of memory: a single row, which the kernel splits
+        at fixed offsets over the threads;
+      * weights of shape (n,) repeated on every row (the usual pos_weight)
+        and the rest contiguous: groups of k rows become one row of k*n
+        elements, with the weights tiled k times; the last rows % k rows
+        stay as they are.
+    Element results are the same bits in any layout (the kernel's arithmetic
+    is per element); only the order of the loss sum depends on it.
+    """
+    ops = (x, t, w, pw, loss, grad)
+    rows, n = x.shape
+    if rows <= 1:
+        return [ops]
+    if all(a is None or a.flags.c_contiguous for a in ops):
+        return [tuple(None if a is None else a.reshape(1, -1) for a in ops)]
+    data = (x, t, loss, grad)
+    weights = [a for a in (w, pw) if a is not None]
+    k = _GROUPED_ROW // n if n else 0
+    if k < 2 or rows < k or not all(a is None or a.flags.c_contiguous for a in data) or \
+            not all(a.flags.c_contiguous or _is_row(a) for a in weights):
+        return [ops]
+    main = rows - rows % k
+
+    def grouped(a: Optional[np.ndarray]) -> Optional[np.ndarray]:
+        if a is None:
+            return None
+        if a.flags.c_contiguous:
+            return a[:main].reshape(main // k, k * n)
+        tiled = np.tile(a[0], k)  # a repeated row
+        return np.lib.stride_tricks.as_strided(tiled, (main // k, k * n), (0, tiled.itemsize), writeable=False)
+
+    calls = [tuple(grouped(a) for a in ops)]
+    if main < rows:
+        calls.append(tuple(None if a is None else a[main:] for a in ops))
+    return calls
+
+
 def binary_cross_entropy_with_logits(logits: Any, target: Any, *, weight: Any = None, pos_weight: Any = None,
                                      reduction: str = "mean", return_grad: bool = False,
                                      grad_out: Optional[np.ndarray] = None
@@ -193,8 +246,6 @@ def binary_cross_entropy_with_logits(logits: Any, target: Any, *, weight: Any = 
     t2 = input_rows(t.reshape(work_shape), compute)
     w2 = _weight_operand(weight, "weight", work_shape, compute)
     pw2 = _weight_operand(pos_weight, "pos_weight", work_shape, compute)
-    rows, n = x2.shape
-    row_loss = np.empty(rows, np.float64)
     loss_dst = OutputRows(np.empty(work_shape, result), compute) if reduction == "none" else None
     dst = None
     want_grad = return_grad or grad_out is not None
@@ -204,14 +255,12 @@ def binary_cross_entropy_with_logits(logits: Any, target: Any, *, weight: Any = 
         x2, t2 = separate_from(x2, dst.block), separate_from(t2, dst.block)
     count = x.size
     grad_scale = (1.0 / count if count else 0.0) if reduction == "mean" else 1.0
-    operands = [x2, t2, w2, pw2, loss_dst.block if loss_dst else None, dst.block if dst else None]
-    if rows > 1 and all(a is None or a.flags.c_contiguous for a in operands):
-        # every operand is one run of memory: the kernel sees a single row, which
-        # it splits at fixed offsets over the threads (a short row costs a vector
-        # step's latency for its last few elements)
-        operands = [None if a is None else a.reshape(1, -1) for a in operands]
-        row_loss = row_loss[:1]
-    _core.bce_rows(*operands[:4], grad_scale, row_loss, *operands[4:])
+    losses = []
+    for x3, t3, w3, pw3, l3, g3 in _bce_calls(x2, t2, w2, pw2, loss_dst.block if loss_dst else None,
+                                              dst.block if dst else None):
+        losses.append(np.empty(x3.shape[0], np.float64))
+        _core.bce_rows(x3, t3, w3, pw3, grad_scale, losses[-1], l3, g3)
+    row_loss = np.concatenate(losses)
     if loss_dst is not None:
         loss_dst.finish()
         loss: Loss = loss_dst.target.reshape(shape)
