@@ -44,6 +44,23 @@ def test_matches_torch_autograd(name, shape, dim, temperature, dtype, rng, torch
 
 
 @pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+@pytest.mark.parametrize("shape", [(1, 600_000), (3, 300_001)], ids=lambda s: "x".join(map(str, s)))
+def test_long_rows_split_over_threads_match_reference_and_ignore_the_thread_count(name, shape, dtype, rng,
+                                                                                  restore_threads):
+    # A few long rows are cut into segments spread over the threads (partial
+    # sums added in segment order): right, and the same bits for any count.
+    x = normal(rng, shape, dtype, 3.0)
+    y = FORWARD[name](x).astype(dtype)
+    g = normal(rng, shape, dtype)
+    fs.set_num_threads(1)
+    one = FUNCS[name](g, y)
+    assert_backward_close(one, g, y, -1, 1.0, dtype, log=name == "log_softmax")
+    for threads in (2, 3):
+        fs.set_num_threads(threads)
+        assert FUNCS[name](g, y).tobytes() == one.tobytes(), f"{threads} threads differ from 1"
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
 def test_gradient_of_a_sum_is_zero(name, dtype, rng):
     # d/dx sum(softmax(x)) = 0 and d/dx sum(log_softmax(x) * 0 + ...): a
     # constant upstream gradient through softmax vanishes (rows sum to 1).
