@@ -38,10 +38,6 @@ void cross_entropy(const CrossEntropyArgs<T>& a) {
   const int nt = threads_for(rows, rows * C);
   const bool blocks = C <= short_row_max<T>();
   const bool st = want_grad && stream_output(a.grad, a.ldg, rows, C);
-  const int per_slot = blocks ? V::N : 1;  // rows whose state a slot holds
-  const WorkArrays<T> work(2 * nt, blocks ? block_shape<T>(C, want_grad) : row_shape<T>(C, want_grad));
-  Buffer state(sizeof(XentRowState) * 2 * nt * per_slot);
-  XentRowState* rstate = state.at<XentRowState>(0);  // per (worker, slot) and row of the slot
   const T* wt = a.weight;
   const V vk = set1(static_cast<T>(gs * eps / static_cast<double>(C)));
   auto ignored = [&](int64_t r) { return a.target && a.target[r] == a.ignore_index; };
@@ -134,6 +130,11 @@ void cross_entropy(const CrossEntropyArgs<T>& a) {
     });
     return;
   }
+
+  const int per_slot = blocks ? V::N : 1;  // rows whose state a slot holds
+  const WorkArrays<T> work(2 * nt, blocks ? block_shape<T>(C, want_grad) : row_shape<T>(C, want_grad));
+  Buffer state(sizeof(XentRowState) * 2 * nt * per_slot);
+  XentRowState* rstate = state.at<XentRowState>(0);  // per (worker, slot) and row of the slot
 
   // Ordinary rows (pipeline-inl.h).
   auto row_loss = [&](int worker, int64_t r, int slot, auto& out) FSM_HOT_LAMBDA {
