@@ -64,12 +64,14 @@ FULL_CASES: Tuple[Case, ...] = (
     *_family((4096, 32000)), *_family((16384, 128)), *_family((64, 1_000_000)),
     Case("softmax", (4096, 32000), "float64"),
     Case(XENT_OP, (8192, 32000)),
+    Case(XENT_OP, (65536, 10)),  # few classes: the tiny-row path
     Case(BCE_OP, (8192, 1000)),
 )
 QUICK_CASES: Tuple[Case, ...] = (
     *_family((1024, 32000)), *_family((4096, 128)), *_family((8, 1_000_000)),
     Case("softmax", (1024, 32000), "float64"),
     Case(XENT_OP, (2048, 32000)),
+    Case(XENT_OP, (16384, 10)),
     Case(BCE_OP, (2048, 1000)),
 )
 
