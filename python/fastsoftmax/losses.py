@@ -180,27 +180,24 @@ def _bce_calls(x: np.ndarray, t: np.ndarray, w: Optional[np.ndarray], pw: Option
     """The (rows, n) operands as the kernel calls that cover them, in row order.
 
     A short row costs the kernel a vector step's latency for its last few
-    elements, so short rows are made long when the memory allows:
-      * every operand one run of memory: a single row, which the kernel splits
-        at fixed offsets over the threads;
-      * weights of shape (n,) repeated on every row (the usual pos_weight)
-        and the rest contiguous: groups of k rows become one row of k*n
-        elements, with the weights tiled k times; the last rows % k rows
-        stay as they are.
+    elements, so groups of k rows run as one row of k*n elements when the
+    memory allows (the logits, target and outputs contiguous):
+      * every weight contiguous too: k = rows, a single row, which the kernel
+        splits at fixed offsets over the threads;
+      * a weight of shape (n,) repeated on every row (the usual pos_weight):
+        k = _GROUPED_ROW // n, that weight tiled k times; the last rows % k
+        rows stay as they are.
     Element results are the same bits in any layout (the kernel's arithmetic
     is per element); only the order of the loss sum depends on it.
     """
     ops = (x, t, w, pw, loss, grad)
     rows, n = x.shape
-    if rows <= 1:
-        return [ops]
-    if all(a is None or a.flags.c_contiguous for a in ops):
-        return [tuple(None if a is None else a.reshape(1, -1) for a in ops)]
-    data = (x, t, loss, grad)
     weights = [a for a in (w, pw) if a is not None]
-    k = _GROUPED_ROW // n if n else 0
-    if k < 2 or rows < k or not all(a is None or a.flags.c_contiguous for a in data) or \
+    if not all(a is None or a.flags.c_contiguous for a in (x, t, loss, grad)) or \
             not all(a.flags.c_contiguous or _is_row(a) for a in weights):
+        return [ops]
+    k = rows if all(a.flags.c_contiguous for a in weights) else (_GROUPED_ROW // n if n else 0)
+    if k < 2 or rows < k:
         return [ops]
     main = rows - rows % k
 

@@ -40,22 +40,12 @@ void softmax_backward(const SoftmaxBackwardArgs<T>& a) {
     });
     return;
   }
+  Buffer row_sums(static_cast<size_t>(rows) * sizeof(double));
+  double* sums = row_sums.at<double>(0);
+  piecewise_row_sums(rows, n, true, rows * n, sums, partial_sum);
   const int64_t nseg = ceil_div(n, kSegment), items = rows * nseg;
-  const int nt = threads_for(items, rows * n);
-  Buffer parts(static_cast<size_t>(items) * sizeof(double) + static_cast<size_t>(rows) * sizeof(T));
-  double* part = parts.at<double>(0);
-  T* sums = parts.at<T>(static_cast<size_t>(items) * sizeof(double));
-  parallel_for(items, nt, [&](int, int64_t it) {
-    const int64_t off = (it % nseg) * kSegment;
-    part[it] = partial_sum(it / nseg, off, min64(kSegment, n - off));
-  });
-  for (int64_t r = 0; r < rows; ++r) {
-    double s = 0.0;
-    for (int64_t k = 0; k < nseg; ++k) s += part[r * nseg + k];
-    sums[r] = static_cast<T>(s);
-  }
-  parallel_for(items, nt, [&](int, int64_t it) {
+  parallel_for(items, threads_for(items, rows * n), [&](int, int64_t it) {
     const int64_t r = it / nseg, off = (it % nseg) * kSegment;
-    write(r, off, min64(kSegment, n - off), sums[r]);
+    write(r, off, min64(kSegment, n - off), static_cast<T>(sums[r]));
   });
 }

@@ -43,7 +43,7 @@ inline double bce_piece(const BceArgs<T>& a, int64_t r, int64_t lo, int64_t hi) 
   // elements [lo + j, lo + j + min(left, N)): their losses (other lanes 0), their outputs written
   auto step = [&](int64_t j, int64_t left) FSM_HOT_LAMBDA {
     const int64_t i = lo + j;
-    const V xv = load_strided(x + i, 1, left), tv = load_strided(t + i, 1, left);
+    const V xv = load_n(x + i, left), tv = load_n(t + i, left);
     const V w = a.w ? load_strided(a.w + r * a.ldw + i * a.cw, a.cw, left) : one;
     const V pw = a.pw ? load_strided(a.pw + r * a.ldpw + i * a.cpw, a.cpw, left) : one;
     const V e = vexp_bounded(zero - vmax(xv, zero - xv));  // exp(-|x|); NaN stays NaN
@@ -64,19 +64,7 @@ inline double bce_piece(const BceArgs<T>& a, int64_t r, int64_t lo, int64_t hi) 
 
 template <class T>
 void bce(const BceArgs<T>& a) {
-  const int64_t rows = a.rows, n = a.n;
-  if (rows <= 0) return;
-  const int64_t pieces = n > kSegment ? ceil_div(n, kSegment) : 1, items = rows * pieces;
-  Buffer partial_sums(pieces > 1 ? static_cast<size_t>(items) * sizeof(double) : 0);
-  double* part = pieces > 1 ? partial_sums.at<double>(0) : a.row_loss;
-  parallel_for(items, threads_for(items, rows * n * 8), [&](int, int64_t it) {
-    const int64_t r = it / pieces, lo = (it % pieces) * kSegment;
-    part[it] = bce_piece(a, r, lo, min64(n, lo + kSegment));
-  });
-  if (pieces == 1) return;
-  for (int64_t r = 0; r < rows; ++r) {
-    double sum = 0.0;
-    for (int64_t k = 0; k < pieces; ++k) sum += part[r * pieces + k];
-    a.row_loss[r] = sum;
-  }
+  if (a.rows <= 0) return;
+  piecewise_row_sums(a.rows, a.n, a.n > kSegment, a.rows * a.n * 8, a.row_loss,
+                     [&](int64_t r, int64_t lo, int64_t len) { return bce_piece(a, r, lo, lo + len); });
 }

@@ -74,6 +74,28 @@ inline void parallel_for(int64_t items, int nt, const F& body) {
   stream_fence();
 }
 
+// out[r] = the sum of piece_sum(r, lo, len) over row r's pieces [lo, lo +
+// len): kSegment elements each when `split`, else the whole row. Pieces are
+// spread over the threads (work: the elements to share, for threads_for)
+// and added in piece order, so the sums ignore the thread count.
+template <class PieceSum>
+inline void piecewise_row_sums(int64_t rows, int64_t n, bool split, int64_t work, double* out,
+                               const PieceSum& piece_sum) {
+  const int64_t pieces = split ? ceil_div(n, kSegment) : 1, len = split ? kSegment : n, items = rows * pieces;
+  Buffer partial(pieces > 1 ? static_cast<size_t>(items) * sizeof(double) : 0);
+  double* part = pieces > 1 ? partial.at<double>(0) : out;
+  parallel_for(items, threads_for(items, work), [&](int, int64_t it) {
+    const int64_t lo = (it % pieces) * len;
+    part[it] = piece_sum(it / pieces, lo, min64(len, n - lo));
+  });
+  if (pieces == 1) return;
+  for (int64_t r = 0; r < rows; ++r) {
+    double sum = 0.0;
+    for (int64_t k = 0; k < pieces; ++k) sum += part[r * pieces + k];
+    out[r] = sum;
+  }
+}
+
 // Writes y[0, n) from vec(i) (the vector at element i) and one(i) (element i
 // alone). With Stream, full vectors go through non-temporal stores at aligned
 // addresses, so a large output is not read before it is written; vec(i) must
