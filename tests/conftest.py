@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import functools
 import os
+import shlex
+import sys
 import zlib
 
 import numpy as np
@@ -25,6 +27,16 @@ from fastsoftmax import _core
 SIMD_CHILD_ENV = "FASTSOFTMAX_TEST_SIMD_CHILD"
 
 IN_CI = bool(os.environ.get("CI"))
+
+
+def python_command() -> list:
+    """The command that starts a child Python like this one.
+
+    Under an emulator (.ci/aarch64 runs the suite in an aarch64 Python under
+    qemu-user, and the host cannot start an aarch64 binary by itself),
+    FASTSOFTMAX_TEST_EMULATOR holds the emulator's command, put in front.
+    """
+    return shlex.split(os.environ.get("FASTSOFTMAX_TEST_EMULATOR", "")) + [sys.executable]
 
 FLOAT_DTYPES = [np.float32, np.float64]
 

@@ -292,8 +292,9 @@ def test_long_rows_leave_the_heap_intact():
     # path is reported as this test's failure instead of aborting the suite.
     import os
     import subprocess
-    import sys
+
+    from conftest import python_command
     env = dict(os.environ, MALLOC_CHECK_="3", MALLOC_PERTURB_="165")
-    r = subprocess.run([sys.executable, "-c", _HEAP_CHECK], env=env, capture_output=True, text=True, timeout=300)
+    r = subprocess.run([*python_command(), "-c", _HEAP_CHECK], env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and "heap intact" in r.stdout, (
         f"long-row kernels corrupted the heap (exit code {r.returncode}):\n{r.stderr[-2000:]}")

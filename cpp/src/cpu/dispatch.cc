@@ -6,6 +6,9 @@
 
 namespace fastsoftmax {
 namespace scalar { const KernelTable& table(); }
+#ifdef FASTSOFTMAX_HAVE_NEON
+namespace neon { const KernelTable& table(); }
+#endif
 #ifdef FASTSOFTMAX_HAVE_X86
 namespace avx2 { const KernelTable& table(); }
 namespace avx512 { const KernelTable& table(); }
@@ -28,6 +31,9 @@ bool has_avx512() { return has_avx2() && __builtin_cpu_supports("avx512f"); }
 
 const Level kLevels[] = {
     {"scalar", scalar::table, always},
+#ifdef FASTSOFTMAX_HAVE_NEON
+    {"neon", neon::table, always},  // Advanced SIMD is mandatory on AArch64
+#endif
 #ifdef FASTSOFTMAX_HAVE_X86
     {"avx2", avx2::table, has_avx2},
     {"avx512", avx512::table, has_avx512},

@@ -1,4 +1,5 @@
-// The body of every per-ISA translation unit (scalar.cc, avx2.cc, avx512.cc):
+// The body of every per-ISA translation unit (scalar.cc, neon.cc, avx2.cc,
+// avx512.cc):
 // the kernels, compiled inside fastsoftmax::FSM_NS with that file's flags,
 // and the table that exports them. Kernels use no std:: templates: their
 // instantiations would be shared between ISAs by the linker.
@@ -7,7 +8,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#if FSM_SIMD_LEVEL > 0
+#if FSM_SIMD_LEVEL == 1
+#include <arm_neon.h>
+#elif FSM_SIMD_LEVEL > 1
 #include <immintrin.h>
 #endif
 #ifdef FASTSOFTMAX_HAVE_OPENMP

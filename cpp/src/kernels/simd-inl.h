@@ -2,8 +2,8 @@
 // compiled for: Vec<float> / Vec<double> with N lanes, and the handful of
 // operations the kernels use. Included inside a per-ISA namespace
 // (cpp/src/cpu/*.cc), so an AVX-512 inline function can never be linked into
-// the scalar path. The ISA is chosen by FSM_SIMD_LEVEL (0 scalar, 2 AVX2+FMA,
-// 3 AVX-512F), set by the including file.
+// the scalar path. The ISA is chosen by FSM_SIMD_LEVEL (0 scalar, 1 AArch64
+// NEON, 2 AVX2+FMA, 3 AVX-512F), set by the including file.
 // System headers are included by cpu/isa-inl.h, outside the namespace.
 #pragma once
 
@@ -64,6 +64,143 @@ inline Vec<double> split_exponent(Vec<double> x, Vec<double>& m) {
   int e;
   m.v = 2 * frexp(x.v, &e);
   return {static_cast<double>(e - 1)};
+}
+inline void stream_fence() {}
+
+// -------------------------------------------------------------------- NEON
+// AArch64 Advanced SIMD (every AArch64 CPU has it, with fused multiply-add):
+// 128-bit vectors. It has no masked loads or stores and no streaming store,
+// so partial vectors go through a small stack buffer and stream() is an
+// ordinary store.
+#elif FSM_SIMD_LEVEL == 1
+template <> struct Vec<float> { static constexpr int N = 4; float32x4_t v; };
+template <> struct Vec<double> { static constexpr int N = 2; float64x2_t v; };
+template <class T> struct MaskOf;
+template <> struct MaskOf<float> { using type = uint32x4_t; };
+template <> struct MaskOf<double> { using type = uint64x2_t; };
+template <class T> using Mask = typename MaskOf<T>::type;
+
+inline Vec<float> set1(float a) { return {vdupq_n_f32(a)}; }
+inline Vec<double> set1(double a) { return {vdupq_n_f64(a)}; }
+inline Vec<float> loadu(const float* p) { return {vld1q_f32(p)}; }
+inline Vec<double> loadu(const double* p) { return {vld1q_f64(p)}; }
+inline void storeu(float* p, Vec<float> a) { vst1q_f32(p, a.v); }
+inline void storeu(double* p, Vec<double> a) { vst1q_f64(p, a.v); }
+inline void stream(float* p, Vec<float> a) { vst1q_f32(p, a.v); }
+inline void stream(double* p, Vec<double> a) { vst1q_f64(p, a.v); }
+// the first k lanes from p (none read past p + k), the others `fill`
+template <class T>
+inline Vec<T> load_partial(const T* p, int64_t k, T fill) {
+  alignas(16) T lanes[Vec<T>::N];
+  for (int j = 0; j < Vec<T>::N; ++j) lanes[j] = j < k ? p[j] : fill;
+  return loadu(lanes);
+}
+template <class T>
+inline void store_partial(T* p, int64_t k, Vec<T> a) {
+  alignas(16) T lanes[Vec<T>::N];
+  storeu(lanes, a);
+  for (int j = 0; j < Vec<T>::N; ++j)
+    if (j < k) p[j] = lanes[j];
+}
+inline Vec<float> operator+(Vec<float> a, Vec<float> b) { return {vaddq_f32(a.v, b.v)}; }
+inline Vec<double> operator+(Vec<double> a, Vec<double> b) { return {vaddq_f64(a.v, b.v)}; }
+inline Vec<float> operator-(Vec<float> a, Vec<float> b) { return {vsubq_f32(a.v, b.v)}; }
+inline Vec<double> operator-(Vec<double> a, Vec<double> b) { return {vsubq_f64(a.v, b.v)}; }
+inline Vec<float> operator*(Vec<float> a, Vec<float> b) { return {vmulq_f32(a.v, b.v)}; }
+inline Vec<double> operator*(Vec<double> a, Vec<double> b) { return {vmulq_f64(a.v, b.v)}; }
+inline Vec<float> operator/(Vec<float> a, Vec<float> b) { return {vdivq_f32(a.v, b.v)}; }
+inline Vec<double> operator/(Vec<double> a, Vec<double> b) { return {vdivq_f64(a.v, b.v)}; }
+inline Vec<float> fmadd(Vec<float> a, Vec<float> b, Vec<float> c) { return {vfmaq_f32(c.v, a.v, b.v)}; }
+inline Vec<double> fmadd(Vec<double> a, Vec<double> b, Vec<double> c) { return {vfmaq_f64(c.v, a.v, b.v)}; }
+inline Mask<float> lt(Vec<float> a, Vec<float> b) { return vcltq_f32(a.v, b.v); }
+inline Mask<double> lt(Vec<double> a, Vec<double> b) { return vcltq_f64(a.v, b.v); }
+inline Mask<float> neq(Vec<float> a, Vec<float> b) { return vmvnq_u32(vceqq_f32(a.v, b.v)); }
+inline Mask<double> neq(Vec<double> a, Vec<double> b) {
+  return vreinterpretq_u64_u32(vmvnq_u32(vreinterpretq_u32_u64(vceqq_f64(a.v, b.v))));
+}
+inline Vec<float> select(Mask<float> m, Vec<float> a, Vec<float> b) { return {vbslq_f32(m, a.v, b.v)}; }
+inline Vec<double> select(Mask<double> m, Vec<double> a, Vec<double> b) { return {vbslq_f64(m, a.v, b.v)}; }
+// x86's max: b unless a > b, so a NaN in `a` is skipped (NEON's fmax would
+// return the NaN).
+template <class T>
+inline Vec<T> vmax(Vec<T> a, Vec<T> b) { return select(lt(b, a), a, b); }
+inline float first(Vec<float> a) { return vgetq_lane_f32(a.v, 0); }
+inline double first(Vec<double> a) { return vgetq_lane_f64(a.v, 0); }
+inline float hmax(Vec<float> a) {
+  const Vec<float> m = vmax(a, Vec<float>{vextq_f32(a.v, a.v, 2)});
+  return first(vmax(m, Vec<float>{vextq_f32(m.v, m.v, 1)}));
+}
+inline double hmax(Vec<double> a) { return first(vmax(a, Vec<double>{vextq_f64(a.v, a.v, 1)})); }
+// Sum of the lanes in double precision, in a fixed order.
+inline double hsum(Vec<double> a) { return vgetq_lane_f64(a.v, 0) + vgetq_lane_f64(a.v, 1); }
+inline double hsum(Vec<float> a) {
+  return hsum(Vec<double>{vaddq_f64(vcvt_f64_f32(vget_low_f32(a.v)), vcvt_high_f64_f32(a.v))});
+}
+// v[k] becomes the vector of element k of v[0], ..., v[N-1] (an N x N
+// transpose in registers).
+FSM_HOT void transpose(Vec<float>* v) {
+  const float64x2_t t0 = vreinterpretq_f64_f32(vtrn1q_f32(v[0].v, v[1].v));
+  const float64x2_t t1 = vreinterpretq_f64_f32(vtrn2q_f32(v[0].v, v[1].v));
+  const float64x2_t t2 = vreinterpretq_f64_f32(vtrn1q_f32(v[2].v, v[3].v));
+  const float64x2_t t3 = vreinterpretq_f64_f32(vtrn2q_f32(v[2].v, v[3].v));
+  v[0].v = vreinterpretq_f32_f64(vtrn1q_f64(t0, t2));
+  v[1].v = vreinterpretq_f32_f64(vtrn1q_f64(t1, t3));
+  v[2].v = vreinterpretq_f32_f64(vtrn2q_f64(t0, t2));
+  v[3].v = vreinterpretq_f32_f64(vtrn2q_f64(t1, t3));
+}
+FSM_HOT void transpose(Vec<double>* v) {
+  const float64x2_t a = v[0].v, b = v[1].v;
+  v[0].v = vtrn1q_f64(a, b);
+  v[1].v = vtrn2q_f64(a, b);
+}
+// Lane k: the max / sum of v[k]'s lanes, by a transpose and a tree that is
+// the same in every lane.
+template <class T, class Op>
+inline Vec<T> reduce_each(const Vec<T>* v, const Op& op) {
+  Vec<T> t[Vec<T>::N];
+  for (int k = 0; k < Vec<T>::N; ++k) t[k] = v[k];
+  transpose(t);
+  if constexpr (Vec<T>::N == 4) return op(op(t[0], t[2]), op(t[1], t[3]));
+  else return op(t[0], t[1]);
+}
+template <class T>
+inline Vec<T> hmax_each(const Vec<T>* v) { return reduce_each(v, [](Vec<T> a, Vec<T> b) { return vmax(a, b); }); }
+template <class T>
+inline Vec<T> hsum_each(const Vec<T>* v) { return reduce_each(v, [](Vec<T> a, Vec<T> b) { return a + b; }); }
+// 1 in lane j, 0 elsewhere
+template <class T> inline Vec<T> lane_is(int64_t j);
+template <> inline Vec<float> lane_is<float>(int64_t j) {
+  const uint32x4_t lanes = {0, 1, 2, 3};
+  return {vreinterpretq_f32_u32(vandq_u32(vceqq_u32(vdupq_n_u32(static_cast<uint32_t>(j)), lanes),
+                                          vreinterpretq_u32_f32(vdupq_n_f32(1.f))))};
+}
+template <> inline Vec<double> lane_is<double>(int64_t j) {
+  const uint64x2_t lanes = {0, 1};
+  return {vreinterpretq_f64_u64(vandq_u64(vceqq_u64(vdupq_n_u64(static_cast<uint64_t>(j)), lanes),
+                                          vreinterpretq_u64_f64(vdupq_n_f64(1.))))};
+}
+template <class T> inline Mask<T> lanes_below(int64_t k);
+template <> inline Mask<float> lanes_below<float>(int64_t k) {
+  const int32x4_t lanes = {0, 1, 2, 3};
+  return vcgtq_s32(vdupq_n_s32(static_cast<int32_t>(k < 0 ? 0 : (k > 4 ? 4 : k))), lanes);
+}
+template <> inline Mask<double> lanes_below<double>(int64_t k) {
+  const int64x2_t lanes = {0, 1};
+  return vcgtq_s64(vdupq_n_s64(k), lanes);
+}
+template <int M> inline Vec<float> exponent_bits(Vec<float> t) {
+  return {vreinterpretq_f32_u32(vshlq_n_u32(vreinterpretq_u32_f32(t.v), M))};
+}
+template <int M> inline Vec<double> exponent_bits(Vec<double> t) {
+  return {vreinterpretq_f64_u64(vshlq_n_u64(vreinterpretq_u64_f64(t.v), M))};
+}
+// As the AVX2 version.
+inline Vec<double> split_exponent(Vec<double> x, Vec<double>& m) {
+  const uint64x2_t bits = vreinterpretq_u64_f64(x.v);
+  m.v = vreinterpretq_f64_u64(vorrq_u64(vandq_u64(bits, vdupq_n_u64(0x000FFFFFFFFFFFFF)),
+                                        vdupq_n_u64(0x3FF0000000000000)));
+  const uint64x2_t e = vorrq_u64(vshrq_n_u64(bits, 52), vdupq_n_u64(0x4330000000000000));
+  return {vsubq_f64(vreinterpretq_f64_u64(e), vdupq_n_f64(4503599627370496.0 + 1023.0))};
 }
 inline void stream_fence() {}
 
@@ -337,5 +474,5 @@ inline Vec<double> split_exponent(Vec<double> x, Vec<double>& m) {
 }
 inline void stream_fence() { _mm_sfence(); }
 #else
-#error "FSM_SIMD_LEVEL must be 0, 2 or 3"
+#error "FSM_SIMD_LEVEL must be 0, 1, 2 or 3"
 #endif
