@@ -16,6 +16,7 @@ def set_num_threads(n: int) -> None:
 
     The default comes from ``FASTSOFTMAX_NUM_THREADS``, then ``OMP_NUM_THREADS``,
     then the number of cores. Results are bitwise identical for any ``n``.
+    A build without OpenMP (``show_config()`` says so) always runs one thread.
     """
     try:
         n = operator.index(n)
