@@ -92,6 +92,7 @@ void cross_entropy(const CrossEntropyArgs<T>& a) {
   // the columns, each lane's target compared with the column's class.
   if (!a.probs && C <= tiny_row_max<T>()) {
     constexpr int N = V::N;
+    const bool plain = !wt && eps == 0 && z == 0;  // no weights, smoothing or z_loss
     tiny_blocks<T>(rows, nt, [&](int64_t b, int64_t count, int64_t last) {
       TinyTile<T> tile;
       tile.load(a.x, a.ldx, b, last, C);
@@ -102,19 +103,45 @@ void cross_entropy(const CrossEntropyArgs<T>& a) {
       lanes_to_double(tile.S, Sd);
       per_row_in_double<T>(Sd, logS, [](Vec<double> s) { return vlog(s); });
       storeu(Ms, tile.M);
-      for (int k = 0; k < N; ++k) {
-        pscale[k] = hit[k] = live[k] = T(0);
-        target[k] = T(-1);
-        XentRowState rs;
-        if (k >= count) continue;
-        if (ignored(b + k)) {
-          ignore_row(b + k, rs);
-          continue;
+      if (plain) {
+        // loss = M + log S - x_t, gradient factor grad_scale / S: N rows at once in double
+        alignas(64) double Md[N], xt[N], alive[N], loss[N];
+        for (int k = 0; k < N; ++k) {
+          const bool on = k < count && !ignored(b + k);
+          const int64_t t = on ? a.target[b + k] : 0;
+          Md[k] = Ms[k];
+          xt[k] = on ? static_cast<double>(a.x[(b + k) * a.ldx + t]) : 0.0;
+          alive[k] = on ? 1.0 : 0.0;
+          target[k] = on ? static_cast<T>(t) : T(-1);
         }
-        pscale[k] = static_cast<T>(finish_row(b + k, static_cast<double>(Ms[k]) + logS[k], Sd[k], rs));
-        hit[k] = static_cast<T>(rs.hit);
-        live[k] = T(1);
-        target[k] = static_cast<T>(rs.target);
+        const Vec<double> vgs = set1(gs), zero = set1(0.0);
+        for (int k = 0; k < N; k += Vec<double>::N) {
+          const Vec<double> on = loadu(alive + k);
+          storeu(loss + k, select(neq(on, zero), loadu(Md + k) + loadu(logS + k) - loadu(xt + k), zero));
+          storeu(Sd + k, vgs / loadu(Sd + k) * on);
+          storeu(xt + k, vgs * on);
+        }
+        for (int k = 0; k < N; ++k) {
+          pscale[k] = static_cast<T>(Sd[k]);
+          hit[k] = static_cast<T>(xt[k]);
+          live[k] = static_cast<T>(alive[k]);
+        }
+        for (int k = 0; k < count; ++k) a.row_loss[b + k] = loss[k];
+      } else {
+        for (int k = 0; k < N; ++k) {
+          pscale[k] = hit[k] = live[k] = T(0);
+          target[k] = T(-1);
+          XentRowState rs;
+          if (k >= count) continue;
+          if (ignored(b + k)) {
+            ignore_row(b + k, rs);
+            continue;
+          }
+          pscale[k] = static_cast<T>(finish_row(b + k, static_cast<double>(Ms[k]) + logS[k], Sd[k], rs));
+          hit[k] = static_cast<T>(rs.hit);
+          live[k] = T(1);
+          target[k] = static_cast<T>(rs.target);
+        }
       }
       if (!want_grad) return;
       const V f = loadu(pscale), vhit = loadu(hit), vt = loadu(target), zero = set1(T(0));
