@@ -12,8 +12,8 @@
 // p_c comes from the exp values kept by row_stats, rescaled once per chunk.
 // Rows of at most short_row_max classes go in blocks of one row per vector
 // lane (shortrows-inl.h), each row's loss computed from its block's
-// statistics; with index targets, rows of at most tiny_row_max classes go
-// transposed, a row per lane (tinyrows-inl.h).
+// statistics; rows of at most tiny_row_max classes go transposed, a row per
+// lane (tinyrows-inl.h).
 #pragma once
 
 // Per (worker, slot): what writing a row's gradient needs besides its chunk factors.
@@ -88,9 +88,61 @@ void cross_entropy(const CrossEntropyArgs<T>& a) {
     rs_out = {a.target[r], true, 0.0};
   };
 
+  // Tiny rows with probability targets (tinyrows-inl.h): the target rows
+  // are transposed too, and Q = sum w q', D = sum w q' x run down the
+  // columns before the exp values replace x; the gradient is the row
+  // path's, a column at a time.
+  if (a.probs && C <= tiny_row_max<T>()) {
+    constexpr int N = V::N, ND = Vec<double>::N;
+    const V a1 = set1(static_cast<T>(1.0 - eps)), a0 = set1(static_cast<T>(eps / static_cast<double>(C)));
+    const V a1g = set1(static_cast<T>(gs * (1.0 - eps)));
+    tiny_blocks<T>(rows, nt, [&](int64_t b, int64_t count, int64_t last) {
+      TinyTile<T> tile, qt;
+      tile.load(a.x, a.ldx, b, last, C);
+      qt.load(a.probs, a.ldp, b, last, C);
+      V Q = set1(T(0)), D = Q;
+      for (int64_t j = 0; j < C; ++j) {
+        V qp = fmadd(qt.col[j], a1, a0);
+        if (wt) qp = qp * set1(wt[j]);
+        Q = Q + qp;
+        D = D + qp * tile.col[j];
+      }
+      if (want_grad) tile.template stats<true>(C, UnitScale<T>());
+      else tile.template stats<false>(C, UnitScale<T>());
+      // loss = Q lse - D (+ z lse^2), gradient factor grad_scale (Q + 2 z lse) / S, in double
+      alignas(64) double Sd[N], logS[N], Md[N], Qd[N], Dd[N], loss[N], fac[N];
+      lanes_to_double(tile.S, Sd);
+      per_row_in_double<T>(Sd, logS, [](Vec<double> v) { return vlog(v); });
+      lanes_to_double(tile.M, Md);
+      lanes_to_double(Q, Qd);
+      lanes_to_double(D, Dd);
+      for (int k = 0; k < N; k += ND) {
+        const Vec<double> lse = loadu(Md + k) + loadu(logS + k), q = loadu(Qd + k);
+        Vec<double> l = q * lse - loadu(Dd + k), pc = q;
+        if (z != 0) {
+          l = l + set1(z) * lse * lse;
+          pc = pc + set1(2.0 * z) * lse;
+        }
+        storeu(loss + k, l);
+        storeu(fac + k, set1(gs) * pc / loadu(Sd + k));
+      }
+      for (int64_t k = 0; k < count; ++k) a.row_loss[b + k] = loss[k];
+      if (!want_grad) return;
+      alignas(64) T f[N];
+      for (int k = 0; k < N; ++k) f[k] = static_cast<T>(fac[k]);
+      const V vf = loadu(f);
+      for (int64_t j = 0; j < C; ++j) {
+        const V tq = fmadd(qt.col[j], a1g, vk);
+        tile.col[j] = tile.col[j] * vf - (wt ? tq * set1(wt[j]) : tq);
+      }
+      tile.store(a.grad, a.ldg, b, count, C);
+    });
+    return;
+  }
+
   // Tiny rows with index targets (tinyrows-inl.h): the gradient runs down
   // the columns, each lane's target compared with the column's class.
-  if (!a.probs && C <= tiny_row_max<T>()) {
+  if (C <= tiny_row_max<T>()) {
     constexpr int N = V::N;
     const bool plain = !wt && eps == 0 && z == 0;  // no weights, smoothing or z_loss
     tiny_blocks<T>(rows, nt, [&](int64_t b, int64_t count, int64_t last) {
