@@ -38,6 +38,7 @@ def python_command() -> list:
     """
     return shlex.split(os.environ.get("FASTSOFTMAX_TEST_EMULATOR", "")) + [sys.executable]
 
+
 FLOAT_DTYPES = [np.float32, np.float64]
 
 

@@ -157,7 +157,7 @@ void cross_entropy(const CrossEntropyArgs<T>& a) {
       storeu(Ms, tile.M);
       if (plain) {
         // loss = M + log S - x_t, gradient factor grad_scale / S: N rows at once in double
-        alignas(64) double Md[N], xt[N], alive[N], loss[N];
+        alignas(64) double Md[N], xt[N], alive[N], loss[N], factor[N], hits[N];
         for (int k = 0; k < N; ++k) {
           const bool on = k < count && !ignored(b + k);
           const int64_t t = on ? a.target[b + k] : 0;
@@ -170,12 +170,12 @@ void cross_entropy(const CrossEntropyArgs<T>& a) {
         for (int k = 0; k < N; k += Vec<double>::N) {
           const Vec<double> on = loadu(alive + k);
           storeu(loss + k, select(neq(on, zero), loadu(Md + k) + loadu(logS + k) - loadu(xt + k), zero));
-          storeu(Sd + k, vgs / loadu(Sd + k) * on);
-          storeu(xt + k, vgs * on);
+          storeu(factor + k, vgs / loadu(Sd + k) * on);
+          storeu(hits + k, vgs * on);
         }
         for (int k = 0; k < N; ++k) {
-          pscale[k] = static_cast<T>(Sd[k]);
-          hit[k] = static_cast<T>(xt[k]);
+          pscale[k] = static_cast<T>(factor[k]);
+          hit[k] = static_cast<T>(hits[k]);
           live[k] = static_cast<T>(alive[k]);
         }
         for (int k = 0; k < count; ++k) a.row_loss[b + k] = loss[k];
