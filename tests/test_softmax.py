@@ -185,6 +185,43 @@ def test_long_rows_special_values(name, dtype):
     CHECKS[name](y, x, -1, 1.0, dtype)
 
 
+# ---------------------------------------------------------------- rows too long to keep their exp values
+
+# softmax keeps a row's exp values for its writer while they take at most
+# 1 MB; rows longer than that (and not cut into segments: 64 rows or more,
+# under 2**20 elements) compute them again from x, which must give the same
+# bits, chunk by chunk, whatever the output's alignment or the thread count.
+def _unkept_rows(dtype, rng):
+    n = (1 << 20) // np.dtype(dtype).itemsize + 1029   # over 1 MB a row, a ragged last chunk
+    x = normal(rng, (64, n), dtype, 3.0)
+    x[1, :70_000] -= 30.0           # chunk maxima far apart: a lane with the wrong chunk's shift shows
+    x[2, 5000:9000] = -np.inf       # whole chunks of -inf
+    x[3, 12_345] = np.nan
+    x[4] = -np.inf
+    x[5, n - 3] = 40.0              # the max in the last chunk
+    return x
+
+
+@pytest.mark.numeric
+def test_rows_too_long_to_keep_their_exps(dtype, rng):
+    x = _unkept_rows(dtype, rng)
+    for temperature in (1.0, 0.7):
+        assert_softmax_close(fs.softmax(x, temperature=temperature), x, -1, temperature, dtype)
+
+
+def test_rows_too_long_to_keep_their_exps_ignore_alignment_and_threads(dtype, rng, restore_threads):
+    x = _unkept_rows(dtype, rng)
+    expected = fs.softmax(x)
+    base = np.empty(x.size + 16, dtype)
+    for offset in (1, 3):
+        out = base[offset:offset + x.size].reshape(x.shape)
+        fs.softmax(x, out=out)
+        np.testing.assert_array_equal(out, expected, err_msg=f"output offset {offset} elements")
+    for threads in (1, 3):
+        fs.set_num_threads(threads)
+        np.testing.assert_array_equal(fs.softmax(x), expected, err_msg=f"{threads} threads")
+
+
 # ---------------------------------------------------------------- out= and in-place
 
 @pytest.mark.parametrize("name", ["softmax", "log_softmax"])

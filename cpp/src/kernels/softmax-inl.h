@@ -4,8 +4,9 @@
 //   log_softmax(x)_i = (x_i s - M) - log S
 //   logsumexp(x)     = M + log S
 // with M, S from row_stats (rowstats-inl.h). Ordinary rows: one thread a
-// row, the row read from memory once (softmax rescales the kept exp values;
-// log_softmax re-reads x from L2) and written once, the writes of one row
+// row, the row read from memory once (softmax rescales the kept exp values,
+// or computes them again for rows too long to keep; log_softmax re-reads x
+// from L2) and written once, the writes of one row
 // overlapping the exp work of the next (pipeline-inl.h). Short rows go in
 // blocks of one row per vector lane (shortrows-inl.h), tiny ones transposed
 // (tinyrows-inl.h). Very long rows, or
@@ -69,6 +70,22 @@ inline auto softmax_writer(T* y, int64_t n, const T* e, const T* factors) {
   return chunk_writer<Stream>(y, n, factors, vec, one);
 }
 
+// The same with e computed again from x: shifts[c] = exp_shift(m_c), so
+// that e is bit for bit what row_stats' exp loop would have kept.
+template <bool Stream, class T, class Sc>
+inline auto softmax_recompute_writer(T* y, const T* x, int64_t n, const Sc& scale, const T* shifts,
+                                     const T* factors) {
+  constexpr int64_t N = Vec<T>::N, CH = chunk_len<T>();
+  auto shift = [=](int64_t i) {  // lanes of the vector at i: its first lanes may be in the chunk before
+    const int64_t c = (i + N - 1) / CH, before = c * CH - i;
+    if (before > 0) return select(lanes_below<T>(before), set1(shifts[c - 1]), set1(shifts[c]));
+    return set1(shifts[c]);
+  };
+  auto vec = [=](int64_t i, Vec<T> f) { return vexp_bounded(scale(loadu(x + i)) + shift(i)) * f; };
+  auto one = [=](int64_t i, T f) { return first(vexp_bounded(scale(set1(x[i])) + set1(shifts[i / CH])) * set1(f)); };
+  return chunk_writer<Stream>(y, n, factors, vec, one);
+}
+
 // The writer of one log_softmax row: y = (x s - M) - log S.
 template <bool Stream, class T, class Sc>
 inline auto log_softmax_writer(T* y, const T* x, int64_t n, const Sc& scale, T M, T logS) {
@@ -78,11 +95,28 @@ inline auto log_softmax_writer(T* y, const T* x, int64_t n, const Sc& scale, T M
   return chunk_writer<Stream>(y, n, static_cast<const T*>(nullptr), vec, one);
 }
 
+// Whether softmax keeps a row's exp values for its writer (two rows of them
+// a thread: the row in work and the row being written) or computes them
+// again from x. Kept values that outgrow the caches cost a write and a read
+// of memory shared by every thread; recomputing costs an exp. 2 threads,
+// 64x10^6 float32: Intel Xeon (Emerald Rapids) 18.9 ms kept, 14.3 ms
+// recomputed (16 threads: 13.1 and 2.8); AMD EPYC Zen 4 12.9 and 13.8.
+// 4096x32000 and 512x131072 keep (Xeon 2 threads 28.1 against 29.4;
+// Zen 4 12.7 against 16.5 at 512x131072). Both writers give the same bits,
+// so this choice never changes a result.
+constexpr int64_t kKeepRowBytes = int64_t(1) << 20;
+template <class T>
+constexpr bool keep_exps(int64_t n) {
+  return n * static_cast<int64_t>(sizeof(T)) <= kKeepRowBytes;
+}
+
 // Ordinary rows: a thread a row, pipelined (pipeline-inl.h).
 template <bool Stream, class T, class Sc>
 void softmax_rows(const SoftmaxArgs<T>& a, const Sc& scale, int nt) {
   const int64_t n = a.n, nch = ceil_div(n, chunk_len<T>());
-  const bool keep = !a.log;  // softmax rescales the kept exp values; log_softmax re-reads x
+  // softmax rescales the kept exp values, or computes them again from x for
+  // rows too long to keep (keep_exps); log_softmax re-reads x
+  const bool keep = !a.log && keep_exps<T>(n);
   const WorkArrays<T> work(2 * nt, row_shape<T>(n, keep));  // per (worker, slot)
   Buffer state(sizeof(T) * 4 * nt);
   T* shift = state.at<T>(0);  // per (worker, slot): M and log S of the row in the slot
@@ -100,19 +134,27 @@ void softmax_rows(const SoftmaxArgs<T>& a, const Sc& scale, int nt) {
           return log_softmax_writer<Stream>(a.y + r * a.ldy, a.x + r * a.ldx, n, scale, st[0], st[1]);
         });
   } else {
-    pipelined_rows(
-        a.rows, nt,
-        [&](int worker, int64_t r, int slot, auto& out) FSM_HOT_LAMBDA {
-          const ChunkArrays<T> w = work[slot_index(worker, slot)];
-          const RowStats<T> rs = row_stats<true, false>(a.x + r * a.ldx, static_cast<const T*>(nullptr), n, scale, w,
-                                                        out);
-          const double inv = 1.0 / rs.S;
-          for (int64_t c = 0; c < nch; ++c) w.ref[c] = static_cast<T>(w.fac[c] * inv);
-        },
-        [&](int worker, int64_t r, int slot) {
-          const ChunkArrays<T> w = work[slot_index(worker, slot)];
-          return softmax_writer<Stream>(a.y + r * a.ldy, n, w.exps, w.ref);
-        });
+    with_flag(keep, [&](auto keep_flag) {
+      constexpr bool Keep = decltype(keep_flag)::value;
+      pipelined_rows(
+          a.rows, nt,
+          [&](int worker, int64_t r, int slot, auto& out) FSM_HOT_LAMBDA {
+            const ChunkArrays<T> w = work[slot_index(worker, slot)];
+            const RowStats<T> rs = row_stats<Keep, false>(a.x + r * a.ldx, static_cast<const T*>(nullptr), n, scale,
+                                                          w, out);
+            const double inv = 1.0 / rs.S;
+            for (int64_t c = 0; c < nch; ++c) {
+              w.factor[c] = static_cast<T>(w.fac[c] * inv);
+              if (!Keep) w.ref[c] = exp_shift(w.ref[c]);  // what the writer adds to x*s
+            }
+          },
+          [&](int worker, int64_t r, int slot) {
+            const ChunkArrays<T> w = work[slot_index(worker, slot)];
+            T* y = a.y + r * a.ldy;
+            if constexpr (Keep) return softmax_writer<Stream>(y, n, w.exps, w.factor);
+            else return softmax_recompute_writer<Stream>(y, a.x + r * a.ldx, n, scale, w.ref, w.factor);
+          });
+    });
   }
 }
 
