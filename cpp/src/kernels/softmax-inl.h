@@ -81,7 +81,10 @@ inline auto softmax_recompute_writer(T* y, const T* x, int64_t n, const Sc& scal
     if (before > 0) return select(lanes_below<T>(before), set1(shifts[c - 1]), set1(shifts[c]));
     return set1(shifts[c]);
   };
-  auto vec = [=](int64_t i, Vec<T> f) { return vexp_bounded(scale(loadu(x + i)) + shift(i)) * f; };
+  auto vec = [=](int64_t i, Vec<T> f) {
+    prefetch_reread(x + i);
+    return vexp_bounded(scale(loadu(x + i)) + shift(i)) * f;
+  };
   auto one = [=](int64_t i, T f) { return first(vexp_bounded(scale(set1(x[i])) + set1(shifts[i / CH])) * set1(f)); };
   return chunk_writer<Stream>(y, n, factors, vec, one);
 }
@@ -90,7 +93,10 @@ inline auto softmax_recompute_writer(T* y, const T* x, int64_t n, const Sc& scal
 template <bool Stream, class T, class Sc>
 inline auto log_softmax_writer(T* y, const T* x, int64_t n, const Sc& scale, T M, T logS) {
   const Vec<T> vM = set1(-M), vlogS = set1(logS);
-  auto vec = [=](int64_t i, Vec<T>) { return scale(loadu(x + i)) + vM - vlogS; };
+  auto vec = [=](int64_t i, Vec<T>) {
+    prefetch_reread(x + i);
+    return scale(loadu(x + i)) + vM - vlogS;
+  };
   auto one = [=](int64_t i, T) { return first(scale(set1(x[i])) + vM - vlogS); };
   return chunk_writer<Stream>(y, n, static_cast<const T*>(nullptr), vec, one);
 }
@@ -98,16 +104,19 @@ inline auto log_softmax_writer(T* y, const T* x, int64_t n, const Sc& scale, T M
 // Whether softmax keeps a row's exp values for its writer (two rows of them
 // a thread: the row in work and the row being written) or computes them
 // again from x. Kept values that outgrow the caches cost a write and a read
-// of memory shared by every thread; recomputing costs an exp. 2 threads,
-// 64x10^6 float32: Intel Xeon (Emerald Rapids) 18.9 ms kept, 14.3 ms
-// recomputed (16 threads: 13.1 and 2.8); AMD EPYC Zen 4 12.9 and 13.8.
-// 4096x32000 and 512x131072 keep (Xeon 2 threads 28.1 against 29.4;
-// Zen 4 12.7 against 16.5 at 512x131072). Both writers give the same bits,
-// so this choice never changes a result.
+// of memory shared by every thread; recomputing costs an exp, which is cheap
+// on AVX-512. 64x10^6 float32 (4 MB rows): Intel Xeon (Emerald Rapids)
+// 18.9 ms kept, 14.3 ms recomputed on 2 threads, 13.1 and 2.8 ms on 16; AMD
+// EPYC Zen 4, 2 threads, 11.8-13.5 kept, 11.6-11.8 recomputed with the
+// writer's prefetch (prefetch_reread). 4096x32000 and 512x131072 keep
+// (Xeon, 2 threads: 28.1 against 29.4 ms; Zen 4: 12.7 against 16.5 at
+// 512x131072). On AVX2 the exp costs as much as the copy, and the values
+// are kept (Zen 4, 64x10^6: 13.1 kept, 16.2 recomputed). Both writers give
+// the same bits, so this choice never changes a result.
 constexpr int64_t kKeepRowBytes = int64_t(1) << 20;
 template <class T>
 constexpr bool keep_exps(int64_t n) {
-  return n * static_cast<int64_t>(sizeof(T)) <= kKeepRowBytes;
+  return FSM_SIMD_LEVEL != 3 || n * static_cast<int64_t>(sizeof(T)) <= kKeepRowBytes;
 }
 
 // Ordinary rows: a thread a row, pipelined (pipeline-inl.h).
