@@ -41,6 +41,14 @@ inline void lanes_to_double(Vec<T> v, double* out) {
   for (int k = 0; k < Vec<T>::N; ++k) out[k] = lanes[k];
 }
 
+// The vector whose lane k is d[k] rounded to T (lanes_to_double reversed).
+template <class T>
+inline Vec<T> lanes_from_double(const double* d) {
+  alignas(64) T lanes[Vec<T>::N];
+  for (int k = 0; k < Vec<T>::N; ++k) lanes[k] = static_cast<T>(d[k]);
+  return loadu(lanes);
+}
+
 // out[k] = f(in[k]) for the N rows of a block (N = Vec<T>::N), f on vectors
 // of doubles: 1/S or log S for N rows at once.
 template <class T, class F>

@@ -97,9 +97,7 @@ inline void tiny_rows(const T* x, int64_t ldx, T* y, int64_t ldy, int64_t rows, 
       for (int64_t k = 0; k < count; ++k) finish(b + k, Ms[k], Sd[k], d[k]);
       return;
     }
-    alignas(64) T lanes[N];
-    for (int k = 0; k < N; ++k) lanes[k] = static_cast<T>(d[k]);
-    const V f = loadu(lanes);  // 1/S or log S
+    const V f = lanes_from_double<T>(d);  // 1/S or log S
     for (int64_t j = 0; j < n; ++j)
       tile.col[j] = Out == TinyOutput::kSoftmax ? tile.col[j] * f : (tile.col[j] + tile.neg_M) - f;
     tile.store(y, ldy, b, count, n);

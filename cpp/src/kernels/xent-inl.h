@@ -128,9 +128,7 @@ void cross_entropy(const CrossEntropyArgs<T>& a) {
       }
       for (int64_t k = 0; k < count; ++k) a.row_loss[b + k] = loss[k];
       if (!want_grad) return;
-      alignas(64) T f[N];
-      for (int k = 0; k < N; ++k) f[k] = static_cast<T>(fac[k]);
-      const V vf = loadu(f);
+      const V vf = lanes_from_double<T>(fac);
       for (int64_t j = 0; j < C; ++j) {
         const V tq = fmadd(qt.col[j], a1g, vk);
         tile.col[j] = tile.col[j] * vf - (wt ? tq * set1(wt[j]) : tq);
@@ -151,7 +149,8 @@ void cross_entropy(const CrossEntropyArgs<T>& a) {
       if (want_grad) tile.template stats<true>(C, UnitScale<T>());
       else tile.template stats<false>(C, UnitScale<T>());
       alignas(64) double Sd[N], logS[N];
-      alignas(64) T Ms[N], pscale[N], hit[N], live[N], target[N];
+      alignas(64) T Ms[N], target[N];
+      V f, vhit, vlive;  // per row: gradient factor, what the target class loses, 1 unless ignored
       lanes_to_double(tile.S, Sd);
       per_row_in_double<T>(Sd, logS, [](Vec<double> s) { return vlog(s); });
       storeu(Ms, tile.M);
@@ -173,13 +172,12 @@ void cross_entropy(const CrossEntropyArgs<T>& a) {
           storeu(factor + k, vgs / loadu(Sd + k) * on);
           storeu(hits + k, vgs * on);
         }
-        for (int k = 0; k < N; ++k) {
-          pscale[k] = static_cast<T>(factor[k]);
-          hit[k] = static_cast<T>(hits[k]);
-          live[k] = static_cast<T>(alive[k]);
-        }
+        f = lanes_from_double<T>(factor);
+        vhit = lanes_from_double<T>(hits);
+        vlive = lanes_from_double<T>(alive);
         for (int k = 0; k < count; ++k) a.row_loss[b + k] = loss[k];
       } else {
+        alignas(64) T pscale[N], hit[N], live[N];
         for (int k = 0; k < N; ++k) {
           pscale[k] = hit[k] = live[k] = T(0);
           target[k] = T(-1);
@@ -194,11 +192,14 @@ void cross_entropy(const CrossEntropyArgs<T>& a) {
           live[k] = T(1);
           target[k] = static_cast<T>(rs.target);
         }
+        f = loadu(pscale);
+        vhit = loadu(hit);
+        vlive = loadu(live);
       }
       if (!want_grad) return;
-      const V f = loadu(pscale), vhit = loadu(hit), vt = loadu(target), zero = set1(T(0));
-      const V smooth = loadu(live) * vk;
-      const auto is_live = neq(loadu(live), zero);  // ignored rows get 0, even from NaN logits
+      const V vt = loadu(target), zero = set1(T(0));
+      const V smooth = vlive * vk;
+      const auto is_live = neq(vlive, zero);  // ignored rows get 0, even from NaN logits
       for (int64_t j = 0; j < C; ++j) {
         V g = tile.col[j] * f;
         if (eps > 0) g = g - (wt ? set1(wt[j]) * smooth : smooth);
