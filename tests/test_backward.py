@@ -118,3 +118,25 @@ def test_out_strided_view(name, dtype, rng):
     FUNCS[name](g, y, out=big[:, ::2])
     assert_backward_close(big[:, ::2], g, y, -1, 1.0, dtype, log=name == "log_softmax")
     assert (big[:, 1::2] == 0).all()
+
+
+@pytest.mark.numeric
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_rows_written_inside_the_next_rows_sum_loop(name, dtype, rng, restore_threads):
+    # log_softmax_backward writes row r-1 inside row r's sum loop (rows over
+    # 2 KB, several a thread); here with a ragged row length, an output over
+    # the streaming threshold, misaligned outputs and 1 to 3 threads.
+    n = 4097
+    shape = (ops.stream_rows(dtype, n), n)
+    y = FORWARD[name](normal(rng, shape, dtype, 3.0)).astype(dtype)
+    g = normal(rng, shape, dtype)
+    expected = FUNCS[name](g, y, temperature=0.7)
+    assert_backward_close(expected, g, y, -1, 0.7, dtype, log=name == "log_softmax")
+    base = np.empty(g.size + 16, dtype)
+    for offset in (1, 3):
+        out = base[offset:offset + g.size].reshape(shape)
+        FUNCS[name](g, y, temperature=0.7, out=out)
+        np.testing.assert_array_equal(out, expected, err_msg=f"output offset {offset} elements")
+    for threads in (1, 3):
+        fs.set_num_threads(threads)
+        np.testing.assert_array_equal(FUNCS[name](g, y, temperature=0.7), expected, err_msg=f"{threads} threads")
