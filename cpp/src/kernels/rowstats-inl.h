@@ -29,14 +29,15 @@ struct RowStats {
 template <class T>
 struct ChunkArrays {
   T* exps = nullptr;      // [nchunks * chunk_len] or null
-  T* ref = nullptr;       // [nchunks] chunk max, then the chunk's output factor
+  T* ref = nullptr;       // [nchunks] chunk max, then what its user makes of it (the
+                          // output factor of short rows, softmax's exp_shift)
   double* csum = nullptr; // [nchunks]
   double* fac = nullptr;  // [nchunks] exp(m_c - M)
   T* factor = nullptr;    // [nchunks] the row writer's factor per chunk
 };
 
-// What one set of ChunkArrays holds: `values` entries of ref, csum and fac,
-// and room for `exps` kept exp values.
+// What one set of ChunkArrays holds: `values` entries of ref, csum, fac and
+// factor, and room for `exps` kept exp values.
 struct WorkShape {
   int64_t values, exps;
 };
