@@ -222,6 +222,18 @@ def test_rows_too_long_to_keep_their_exps_ignore_alignment_and_threads(dtype, rn
         np.testing.assert_array_equal(fs.softmax(x), expected, err_msg=f"{threads} threads")
 
 
+@pytest.mark.numeric
+def test_many_rows_of_over_2_to_the_20(rng):
+    # 64 rows or more go a thread a row however long they are; rows over
+    # 4 MB compute their exp values again on every SIMD level.
+    n = (1 << 20) + 1029
+    x = normal(rng, (64, n), np.float32, 3.0)
+    x[1, :70_000] -= 30.0
+    x[2, n - 3] = 40.0
+    assert_softmax_close(fs.softmax(x), x, -1, 1.0, np.float32)
+    assert_log_softmax_close(fs.log_softmax(x), x, -1, 1.0, np.float32)
+
+
 # ---------------------------------------------------------------- out= and in-place
 
 @pytest.mark.parametrize("name", ["softmax", "log_softmax"])

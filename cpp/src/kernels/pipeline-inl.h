@@ -36,6 +36,13 @@ struct NoWriter {
 // non-temporal stores at aligned addresses; vec(i) must give the same
 // numbers as one(i) lane by lane, so the alignment of y never changes a
 // result.
+// A range is written from its middle to its end, then from its start to its
+// middle. The loop that hosts the writer reads its own row at the same
+// offsets, and with rows a multiple of 4 KB apart (32768 float32 classes,
+// say) stores at the same offset modulo 4 KB as those loads stall them
+// (4K aliasing: 4000x32768 float32 log_softmax, 2 threads, AMD EPYC Zen 4,
+// 0.159-0.210 ns per element with the output 0-64 bytes past the input
+// modulo 4 KB, 0.127 with it 2 KB past).
 template <bool Stream, class T, class VecF, class OneF>
 struct ChunkWriter {
   static constexpr int64_t N = Vec<T>::N, CH = chunk_len<T>();
@@ -44,7 +51,8 @@ struct ChunkWriter {
   const T* fac;
   VecF vec;
   OneF one;
-  int64_t pos = 0, hi = 0;
+  int64_t pos = 0, hi = 0;           // being written: [pos, hi)
+  int64_t next_lo = 0, next_hi = 0;  // then [next_lo, next_hi) (empty: nothing)
   Vec<T> f = set1(T(0));
 
   FSM_HOT T factor(int64_t i) const { return fac ? fac[i / CH] : T(0); }
@@ -61,9 +69,16 @@ struct ChunkWriter {
       pos += N;
     }
     f = set1(factor(c * CH));
+    next_lo = pos;
+    next_hi = pos + (hi - pos) / (2 * N) * N;  // the middle, a whole number of vectors in
+    pos = next_hi;
   }
   FSM_HOT void step() {
-    if (pos + 4 * N > hi) return;
+    if (pos + 4 * N > hi) {
+      if (next_lo == next_hi) return;
+      to_start();
+      if (pos + 4 * N > hi) return;
+    }
     put<Stream>(y + pos, vec(pos, f));
     put<Stream>(y + pos + N, vec(pos + N, f));
     put<Stream>(y + pos + 2 * N, vec(pos + 2 * N, f));
@@ -71,8 +86,20 @@ struct ChunkWriter {
     pos += 4 * N;
   }
   FSM_HOT void finish() {
+    if (next_lo != next_hi) to_start();
+    rest();
+  }
+  // [pos, hi): vectors, then single elements
+  FSM_HOT void rest() {
     for (; pos + N <= hi; pos += N) put<Stream>(y + pos, vec(pos, f));
     for (; pos < hi; ++pos) y[pos] = one(pos, factor(pos));
+  }
+  // the rest of the range's end, then on to its start
+  FSM_HOT void to_start() {
+    rest();
+    pos = next_lo;
+    hi = next_hi;
+    next_lo = next_hi;
   }
   void write_all() {
     for (int64_t c = 0; c < nch; ++c) {

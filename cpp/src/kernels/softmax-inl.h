@@ -113,10 +113,12 @@ inline auto log_softmax_writer(T* y, const T* x, int64_t n, const Sc& scale, T M
 // 512x131072). On AVX2 the exp costs as much as the copy, and the values
 // are kept (Zen 4, 64x10^6: 13.1 kept, 16.2 recomputed). Both writers give
 // the same bits, so this choice never changes a result.
-constexpr int64_t kKeepRowBytes = int64_t(1) << 20;
+// Rows over 4 MB recompute on every level, which bounds the work arrays
+// (two rows a thread).
+constexpr int64_t kKeepRowBytes = int64_t(1) << 20, kKeepRowBytesAvx2 = int64_t(4) << 20;
 template <class T>
 constexpr bool keep_exps(int64_t n) {
-  return FSM_SIMD_LEVEL != 3 || n * static_cast<int64_t>(sizeof(T)) <= kKeepRowBytes;
+  return n * static_cast<int64_t>(sizeof(T)) <= (FSM_SIMD_LEVEL == 3 ? kKeepRowBytes : kKeepRowBytesAvx2);
 }
 
 // Ordinary rows: a thread a row, pipelined (pipeline-inl.h).
