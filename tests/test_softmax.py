@@ -144,8 +144,7 @@ def test_integers_and_bool_compute_in_float64(name, int_dtype, rng):
 
 # ---------------------------------------------------------------- long rows (segmented path)
 
-LONG = 1_100_000  # rows of >= 2**20 elements are split into segments of 2**16
-# ... and so are the rows of a few-row array from 4 segments on
+LONG = 1_100_000  # fewer than 64 rows of 4 segments (2**16 elements each) or more are split
 LONG_SHAPES = [(2, LONG), (3, 300_000)]
 
 

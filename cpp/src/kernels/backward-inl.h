@@ -8,10 +8,9 @@
 // (4096x32000 float32, 2 threads, AMD EPYC Zen 4: 1.97-2.15x the copy ->
 // 1.54-1.65x). softmax's write has no exp to hide, and the same pipeline
 // made it slower (1.35x the copy -> 1.6x), so its rows are summed, then
-// written. Rows that split_rows cuts into segments (very long rows, or a
-// few long ones) spread over the threads: partial sums per segment, added
-// in segment order (the same for any thread count), then the writes per
-// segment.
+// written. A few long rows, which split_rows cuts into segments, spread
+// over the threads: partial sums per segment, added in segment order (the
+// same for any thread count), then the writes per segment.
 #pragma once
 
 template <bool Log, class T>

@@ -9,10 +9,9 @@
 // from L2) and written once, the writes of one row
 // overlapping the exp work of the next (pipeline-inl.h). Short rows go in
 // blocks of one row per vector lane (shortrows-inl.h), tiny ones transposed
-// (tinyrows-inl.h). Very long rows, or
-// a few long ones (split_rows), are cut into kSegment pieces spread over the
-// threads: partial (M, S) per piece, combined in piece order, then a second
-// pass computes exp again and writes.
+// (tinyrows-inl.h). A few long rows (split_rows) are cut into kSegment
+// pieces spread over the threads: partial (M, S) per piece, combined in
+// piece order, then a second pass computes exp again and writes.
 // Error: exp within 2.5 + |x s - M|/20 ulp; softmax within ~5 ulp +
 // |x s - M| ulp (the rounding of the argument x s - M, as in any float
 // implementation).
