@@ -69,7 +69,7 @@ void backward_impl(const SoftmaxBackwardArgs<T>& a) {
     T* sums = state.at<T>(0);  // per (worker, slot): the sum of the row in the slot
     with_flag(st, [&](auto stream) {
       pipelined_rows(
-          rows, nt,
+          rows, nt, a.g, a.ldg,
           [&](int worker, int64_t r, int slot, auto& out) FSM_HOT_LAMBDA {
             sums[slot_index(worker, slot)] = static_cast<T>(backward_sum<Log>(g_row(r), y_row(r), n, out));
           },

@@ -22,6 +22,7 @@ inline int64_t range_bound(const T* y, int64_t k, int64_t nch, int64_t n) {
 
 // What row_stats calls when no output is pending.
 struct NoWriter {
+  void dodge(const void*) {}
   void begin(int64_t) {}
   void step() {}
   void finish() {}
@@ -36,13 +37,16 @@ struct NoWriter {
 // non-temporal stores at aligned addresses; vec(i) must give the same
 // numbers as one(i) lane by lane, so the alignment of y never changes a
 // result.
-// A range is written from its middle to its end, then from its start to its
-// middle. The loop that hosts the writer reads its own row at the same
-// offsets, and with rows a multiple of 4 KB apart (32768 float32 classes,
-// say) stores at the same offset modulo 4 KB as those loads stall them
-// (4K aliasing: 4000x32768 float32 log_softmax, 2 threads, AMD EPYC Zen 4,
-// 0.159-0.210 ns per element with the output 0-64 bytes past the input
-// modulo 4 KB, 0.127 with it 2 KB past).
+// dodge(loads): the loop that hosts the writer reads its own row at the
+// address `loads`, at the offsets the writer stores to. A store at the same
+// address modulo 4 KB as a load that follows it stalls that load (4K
+// aliasing), and with rows a multiple of 4 KB long (32768 float32 classes)
+// and NumPy's input and output at the same page offset, as fresh arrays
+// are, every store would (4000x32768 float32 log_softmax, 2 threads, AMD
+// EPYC Zen 4: 0.159-0.210 ns per element with the output 0-64 bytes past
+// the input modulo 4 KB, 0.127 with it 2 KB past). When y is within 1 KB of
+// `loads` modulo 4 KB, each range is written from its middle to its end,
+// then from its start.
 template <bool Stream, class T, class VecF, class OneF>
 struct ChunkWriter {
   static constexpr int64_t N = Vec<T>::N, CH = chunk_len<T>();
@@ -53,7 +57,13 @@ struct ChunkWriter {
   OneF one;
   int64_t pos = 0, hi = 0;           // being written: [pos, hi)
   int64_t next_lo = 0, next_hi = 0;  // then [next_lo, next_hi) (empty: nothing)
+  bool rotate = false;               // each range from its middle (dodge)
   Vec<T> f = set1(T(0));
+
+  void dodge(const void* loads) {
+    const uintptr_t d = (reinterpret_cast<uintptr_t>(y) - reinterpret_cast<uintptr_t>(loads)) % 4096;
+    rotate = d < 1024 || d >= 3072;
+  }
 
   FSM_HOT T factor(int64_t i) const { return fac ? fac[i / CH] : T(0); }
   FSM_HOT void begin(int64_t c) {
@@ -70,7 +80,7 @@ struct ChunkWriter {
     }
     f = set1(factor(c * CH));
     next_lo = pos;
-    next_hi = pos + (hi - pos) / (2 * N) * N;  // the middle, a whole number of vectors in
+    next_hi = rotate ? pos + (hi - pos) / (2 * N) * N : pos;  // the middle, a whole number of vectors in
     pos = next_hi;
   }
   FSM_HOT void step() {
@@ -134,8 +144,10 @@ inline int slot_index(int worker, int slot) { return worker * 2 + slot; }
 // stats(worker, r, slot, writer): compute row r into slot, calling
 // writer.begin(c) / step() / finish() during chunk c (row_stats does).
 // writer_for(worker, r, slot): the ChunkWriter of row r's output from slot.
-template <class Stats, class WriterFor>
-inline void pipelined_rows(int64_t rows, int nt, const Stats& stats, const WriterFor& writer_for) {
+// x + r * ldx: what stats reads of row r (ChunkWriter::dodge).
+template <class T, class Stats, class WriterFor>
+inline void pipelined_rows(int64_t rows, int nt, const T* x, int64_t ldx, const Stats& stats,
+                           const WriterFor& writer_for) {
   parallel_for(nt, nt, [&](int, int64_t worker_index) {
     const int worker = static_cast<int>(worker_index);
     const int64_t r0 = rows * worker / nt, r1 = rows * (worker + 1) / nt;
@@ -146,6 +158,7 @@ inline void pipelined_rows(int64_t rows, int nt, const Stats& stats, const Write
         stats(worker, r, slot, none);
       } else {
         auto previous = writer_for(worker, r - 1, slot ^ 1);
+        previous.dodge(x + r * ldx);
         stats(worker, r, slot, previous);
       }
     }

@@ -111,6 +111,7 @@ inline void block_rows(const T* x, int64_t ldx, int64_t rows, int64_t n, const S
         const ChunkArrays<T> wp = work[prev];
         for (int k = 0; k < N; ++k) {
           auto out = writer_for(prev, wp, k, row(b - 1, k));
+          out.dodge(x + row(b, k) * ldx);
           sum_row(k, out);
         }
       }

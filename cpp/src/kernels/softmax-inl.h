@@ -132,7 +132,7 @@ void softmax_rows(const SoftmaxArgs<T>& a, const Sc& scale, int nt) {
   T* shift = state.at<T>(0);  // per (worker, slot): M and log S of the row in the slot
   if (a.log) {
     pipelined_rows(
-        a.rows, nt,
+        a.rows, nt, a.x, a.ldx,
         [&](int worker, int64_t r, int slot, auto& out) FSM_HOT_LAMBDA {
           const RowStats<T> rs = row_stats<false, false>(a.x + r * a.ldx, static_cast<const T*>(nullptr), n, scale,
                                                          work[slot_index(worker, slot)], out);
@@ -147,7 +147,7 @@ void softmax_rows(const SoftmaxArgs<T>& a, const Sc& scale, int nt) {
     with_flag(keep, [&](auto keep_flag) {
       constexpr bool Keep = decltype(keep_flag)::value;
       pipelined_rows(
-          a.rows, nt,
+          a.rows, nt, a.x, a.ldx,
           [&](int worker, int64_t r, int slot, auto& out) FSM_HOT_LAMBDA {
             const ChunkArrays<T> w = work[slot_index(worker, slot)];
             const RowStats<T> rs = row_stats<Keep, false>(a.x + r * a.ldx, static_cast<const T*>(nullptr), n, scale,

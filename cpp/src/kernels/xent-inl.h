@@ -306,7 +306,7 @@ void cross_entropy(const CrossEntropyArgs<T>& a) {
   } else if (want_grad) {
     with_flag(st, [&](auto stream) {
       with_flag(!a.probs && eps == 0 && !wt, [&](auto plain) {
-        pipelined_rows(rows, nt, row_loss, [&](int worker, int64_t r, int slot) {
+        pipelined_rows(rows, nt, a.x, a.ldx, row_loss, [&](int worker, int64_t r, int slot) {
           const int si = slot_index(worker, slot);
           return grad_writer(stream, plain, rstate[si], work[si].exps, work[si].ref, r);
         });
