@@ -29,11 +29,10 @@ struct RowStats {
 template <class T>
 struct ChunkArrays {
   T* exps = nullptr;      // [nchunks * chunk_len] or null
-  T* ref = nullptr;       // [nchunks] chunk max, then what its user makes of it (the
-                          // output factor of short rows, softmax's exp_shift)
+  T* ref = nullptr;       // [nchunks] chunk max (softmax recomputing: its exp_shift)
   double* csum = nullptr; // [nchunks]
   double* fac = nullptr;  // [nchunks] exp(m_c - M)
-  T* factor = nullptr;    // [nchunks] the row writer's factor per chunk
+  T* factor = nullptr;    // [nchunks] the row writer's factor per chunk (short rows: per row)
 };
 
 // What one set of ChunkArrays holds: `values` entries of ref, csum, fac and

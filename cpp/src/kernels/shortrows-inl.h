@@ -26,8 +26,9 @@ constexpr int64_t short_row_max() {
 }
 
 // Per (worker, slot) arrays of a block: ref = the rows' max of x*s, csum =
-// their sums S, fac = what the finisher leaves for the writer; exps (with
-// Keep) = row k's exp values at k*n.
+// their sums S, fac and factor = what the finisher leaves for the writer
+// (in double; the writer's factor); exps (with Keep) = row k's exp values at
+// k*n.
 template <class T>
 inline WorkShape block_shape(int64_t n, bool keep) {
   return {Vec<T>::N, keep ? Vec<T>::N * n : 0};

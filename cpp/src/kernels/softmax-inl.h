@@ -187,10 +187,10 @@ void softmax_blocks(const SoftmaxArgs<T>& a, const Sc& scale, int nt) {
         a.x, a.ldx, a.rows, n, scale, nt, work,
         [&](int, const ChunkArrays<T>& w, int64_t, int64_t) {
           per_row_in_double(w, [](Vec<double> S) { return set1(1.0) / S; });
-          for (int k = 0; k < Vec<T>::N; ++k) w.ref[k] = static_cast<T>(w.fac[k]);  // the writer's factor
+          for (int k = 0; k < Vec<T>::N; ++k) w.factor[k] = static_cast<T>(w.fac[k]);
         },
         [&](int, const ChunkArrays<T>& w, int k, int64_t r) {
-          return softmax_writer<Stream>(a.y + r * a.ldy, n, w.exps + k * n, w.ref + k);
+          return softmax_writer<Stream>(a.y + r * a.ldy, n, w.exps + k * n, w.factor + k);
         });
   }
 }

@@ -230,11 +230,11 @@ void cross_entropy(const CrossEntropyArgs<T>& a) {
                                      : row_stats<false, false>(x, static_cast<const T*>(nullptr), C, UnitScale<T>(), w, out);
     const double pscale = finish_row(r, static_cast<double>(rs.M) + log(rs.S), rs.S, rs_out);
     if (want_grad)
-      for (int64_t c = 0, nch = ceil_div(C, chunk_len<T>()); c < nch; ++c) w.ref[c] = static_cast<T>(w.fac[c] * pscale);
+      for (int64_t c = 0, nch = ceil_div(C, chunk_len<T>()); c < nch; ++c) w.factor[c] = static_cast<T>(w.fac[c] * pscale);
   };
 
   // Short rows (shortrows-inl.h): rows r to r + count - 1 of a block, their
-  // statistics in w; ref[k] becomes row k's gradient factor.
+  // statistics in w; factor[k] becomes row k's gradient factor.
   auto block_loss = [&](int slot, const ChunkArrays<T>& w, int64_t r, int64_t count) {
     per_row_in_double(w, [](Vec<double> S) { return vlog(S); });
     for (int64_t k = 0; k < count; ++k) {
@@ -244,7 +244,7 @@ void cross_entropy(const CrossEntropyArgs<T>& a) {
         continue;
       }
       const double pscale = finish_row(r + k, static_cast<double>(w.ref[k]) + w.fac[k], w.csum[k], rs_out);
-      w.ref[k] = static_cast<T>(pscale);
+      w.factor[k] = static_cast<T>(pscale);
     }
   };
 
@@ -297,7 +297,7 @@ void cross_entropy(const CrossEntropyArgs<T>& a) {
         with_flag(st, [&](auto stream) {
           with_flag(!a.probs && eps == 0 && !wt, [&](auto plain) {
             block_rows_with([&](int slot, const ChunkArrays<T>& w, int k, int64_t r) {
-              return grad_writer(stream, plain, rstate[slot * V::N + k], w.exps + k * C, w.ref + k, r);
+              return grad_writer(stream, plain, rstate[slot * V::N + k], w.exps + k * C, w.factor + k, r);
             });
           });
         });
@@ -308,7 +308,7 @@ void cross_entropy(const CrossEntropyArgs<T>& a) {
       with_flag(!a.probs && eps == 0 && !wt, [&](auto plain) {
         pipelined_rows(rows, nt, a.x, a.ldx, row_loss, [&](int worker, int64_t r, int slot) {
           const int si = slot_index(worker, slot);
-          return grad_writer(stream, plain, rstate[si], work[si].exps, work[si].ref, r);
+          return grad_writer(stream, plain, rstate[si], work[si].exps, work[si].factor, r);
         });
       });
     });
