@@ -22,7 +22,6 @@ inline int64_t range_bound(const T* y, int64_t k, int64_t nch, int64_t n) {
 
 // What row_stats calls when no output is pending.
 struct NoWriter {
-  void dodge(const void*) {}
   void begin(int64_t) {}
   void step() {}
   void finish() {}

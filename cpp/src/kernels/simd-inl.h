@@ -423,31 +423,92 @@ inline double hsum(Vec<float> a) {
   Vec<double> hi{_mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a.v), 1)))};
   return hsum(lo + hi);
 }
-// Lane k: the max / sum of v[k]'s lanes (one horizontal reduction each).
-template <class T>
-inline Vec<T> hmax_each(const Vec<T>* v) {
-  alignas(64) T lanes[Vec<T>::N];
-  for (int k = 0; k < Vec<T>::N; ++k) lanes[k] = hmax(v[k]);
-  return loadu(lanes);
+// Shuffles of whole 128-bit blocks: even(a, b) = blocks 0, 2 of a, then
+// of b; odd(a, b) = blocks 1, 3 of a, then of b.
+struct BlocksF32 {
+  static __m512 even(__m512 a, __m512 b) { return _mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(2, 0, 2, 0)); }
+  static __m512 odd(__m512 a, __m512 b) { return _mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(3, 1, 3, 1)); }
+};
+struct BlocksF64 {
+  static __m512d even(__m512d a, __m512d b) { return _mm512_shuffle_f64x2(a, b, _MM_SHUFFLE(2, 0, 2, 0)); }
+  static __m512d odd(__m512d a, __m512d b) { return _mm512_shuffle_f64x2(a, b, _MM_SHUFFLE(3, 1, 3, 1)); }
+};
+// b[0..3], four blocks each: out[q] = block q of b[0], b[1], b[2], b[3]
+// (the last two stages of a transpose).
+template <class Blocks, class V>
+FSM_HOT void transpose_blocks(const V* b, V* out) {
+  const V c0 = Blocks::even(b[0], b[1]), c1 = Blocks::odd(b[0], b[1]);
+  const V c2 = Blocks::even(b[2], b[3]), c3 = Blocks::odd(b[2], b[3]);
+  out[0] = Blocks::even(c0, c2);
+  out[1] = Blocks::even(c1, c3);
+  out[2] = Blocks::odd(c0, c2);
+  out[3] = Blocks::odd(c1, c3);
 }
-template <class T>
-inline Vec<T> hsum_each(const Vec<T>* v) {
-  alignas(64) T lanes[Vec<T>::N];
-  for (int k = 0; k < Vec<T>::N; ++k) lanes[k] = static_cast<T>(hsum(v[k]));
-  return loadu(lanes);
+// u[0..3], four blocks each: block q of the result = op over the blocks of
+// u[q], as (b0 op b1) op (b2 op b3).
+template <class Blocks, class V, class Op>
+FSM_HOT V reduce_blocks(const V* u, const Op& op) {
+  const V c01 = op(Blocks::even(u[0], u[1]), Blocks::odd(u[0], u[1]));
+  const V c23 = op(Blocks::even(u[2], u[3]), Blocks::odd(u[2], u[3]));
+  return op(Blocks::even(c01, c23), Blocks::odd(c01, c23));
 }
-// v[k] becomes the vector of element k of v[0], ..., v[N-1] (through memory).
-template <class T>
-inline void transpose(Vec<T>* v) {
-  constexpr int N = Vec<T>::N;
-  alignas(64) T m[N][N];
-  for (int k = 0; k < N; ++k) storeu(m[k], v[k]);
-  for (int k = 0; k < N; ++k) {
-    alignas(64) T column[N];
-    for (int j = 0; j < N; ++j) column[j] = m[j][k];
-    v[k] = loadu(column);
+// v[k] becomes the vector of element k of v[0], ..., v[N-1] (an N x N
+// transpose in registers: pairs within 128-bit blocks, then whole blocks).
+FSM_HOT void transpose(Vec<float>* v) {
+  __m512 a[16], b[16];
+  for (int i = 0; i < 8; ++i) {
+    a[2 * i] = _mm512_unpacklo_ps(v[2 * i].v, v[2 * i + 1].v);
+    a[2 * i + 1] = _mm512_unpackhi_ps(v[2 * i].v, v[2 * i + 1].v);
+  }
+  // b[j * 4 + i], block q: element 4q + j of rows 4i .. 4i + 3
+  for (int i = 0; i < 4; ++i) {
+    b[i] = _mm512_shuffle_ps(a[4 * i], a[4 * i + 2], 0x44);
+    b[4 + i] = _mm512_shuffle_ps(a[4 * i], a[4 * i + 2], 0xEE);
+    b[8 + i] = _mm512_shuffle_ps(a[4 * i + 1], a[4 * i + 3], 0x44);
+    b[12 + i] = _mm512_shuffle_ps(a[4 * i + 1], a[4 * i + 3], 0xEE);
+  }
+  for (int j = 0; j < 4; ++j) {
+    __m512 out[4];
+    transpose_blocks<BlocksF32>(b + 4 * j, out);
+    for (int q = 0; q < 4; ++q) v[4 * q + j].v = out[q];
   }
 }
+FSM_HOT void transpose(Vec<double>* v) {
+  __m512d b[8];
+  // b[j * 4 + i], block q: element 2q + j of rows 2i, 2i + 1
+  for (int i = 0; i < 4; ++i) {
+    b[i] = _mm512_unpacklo_pd(v[2 * i].v, v[2 * i + 1].v);
+    b[4 + i] = _mm512_unpackhi_pd(v[2 * i].v, v[2 * i + 1].v);
+  }
+  for (int j = 0; j < 2; ++j) {
+    __m512d out[4];
+    transpose_blocks<BlocksF64>(b + 4 * j, out);
+    for (int q = 0; q < 4; ++q) v[2 * q + j].v = out[q];
+  }
+}
+// Lane k: op over the lanes of v[k], for N vectors at once (a transposed
+// reduction, as on AVX2: pairs within 128-bit blocks, then blocks). Every
+// lane sees the same tree, so a result does not depend on k.
+template <class Op>
+inline Vec<float> reduce_each(const Vec<float>* v, const Op& op) {
+  __m512 t[8], u[4];
+  for (int p = 0; p < 8; ++p)
+    t[p] = op(_mm512_unpacklo_ps(v[2 * p].v, v[2 * p + 1].v), _mm512_unpackhi_ps(v[2 * p].v, v[2 * p + 1].v));
+  for (int q = 0; q < 4; ++q)  // block b of u[q]: rows 4q .. 4q + 3, their lanes of block b
+    u[q] = op(_mm512_shuffle_ps(t[2 * q], t[2 * q + 1], 0x44), _mm512_shuffle_ps(t[2 * q], t[2 * q + 1], 0xEE));
+  return {reduce_blocks<BlocksF32>(u, op)};
+}
+template <class Op>
+inline Vec<double> reduce_each(const Vec<double>* v, const Op& op) {
+  __m512d u[4];  // block b of u[q]: rows 2q, 2q + 1, their lanes of block b
+  for (int q = 0; q < 4; ++q)
+    u[q] = op(_mm512_unpacklo_pd(v[2 * q].v, v[2 * q + 1].v), _mm512_unpackhi_pd(v[2 * q].v, v[2 * q + 1].v));
+  return {reduce_blocks<BlocksF64>(u, op)};
+}
+inline Vec<float> hmax_each(const Vec<float>* v) { return reduce_each(v, [](__m512 a, __m512 b) { return _mm512_max_ps(a, b); }); }
+inline Vec<double> hmax_each(const Vec<double>* v) { return reduce_each(v, [](__m512d a, __m512d b) { return _mm512_max_pd(a, b); }); }
+inline Vec<float> hsum_each(const Vec<float>* v) { return reduce_each(v, [](__m512 a, __m512 b) { return _mm512_add_ps(a, b); }); }
+inline Vec<double> hsum_each(const Vec<double>* v) { return reduce_each(v, [](__m512d a, __m512d b) { return _mm512_add_pd(a, b); }); }
 template <class T> inline Vec<T> lane_is(int64_t j);
 template <> inline Vec<float> lane_is<float>(int64_t j) {
   return {_mm512_maskz_mov_ps(__mmask16(1u << j), _mm512_set1_ps(1.f))};
