@@ -170,7 +170,7 @@ LONG = 1_100_000
 @pytest.mark.parametrize("weights", ["none", "positive", "mixed-sign"])
 @pytest.mark.parametrize("shape", [(2, LONG), (3, 300_000)], ids=["2x1100000", "3x300000"])
 def test_long_rows(weights, shape, dtype, rng):
-    # rows of >= 2**20 elements, or few rows of >= 4 * 2**16, are segmented
+    # rows of >= 4 * 2**16 elements, cut into segments when threads would idle
     x = normal(rng, shape, dtype, 3.0)
     x[0, shape[1] - 3] = 20.0      # the max in the last segment
     b = {"none": None, "positive": rng.uniform(0.1, 2.0, x.shape).astype(dtype),

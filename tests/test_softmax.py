@@ -144,7 +144,7 @@ def test_integers_and_bool_compute_in_float64(name, int_dtype, rng):
 
 # ---------------------------------------------------------------- long rows (segmented path)
 
-LONG = 1_100_000  # fewer than 64 rows of 4 segments (2**16 elements each) or more are split
+LONG = 1_100_000  # rows of 4 segments (2**16 elements each) or more: cut when threads would idle
 LONG_SHAPES = [(2, LONG), (3, 300_000)]
 
 
@@ -187,8 +187,8 @@ def test_long_rows_special_values(name, dtype):
 # ---------------------------------------------------------------- rows too long to keep their exp values
 
 # softmax keeps a row's exp values for its writer while they take at most
-# 1 MB; rows longer than that (and not cut into segments: 64 rows or more,
-# under 2**20 elements) compute them again from x, which must give the same
+# 1 MB; rows longer than that (and not cut into segments: 64 rows take a
+# thread each) compute them again from x, which must give the same
 # bits, chunk by chunk, whatever the output's alignment or the thread count.
 def _unkept_rows(dtype, rng):
     n = (1 << 20) // np.dtype(dtype).itemsize + 1029   # over 1 MB a row, a ragged last chunk

@@ -64,8 +64,9 @@ LONG_SHAPES = [(2, 1_100_000), (1, 600_000), (3, 300_000)]
 @pytest.mark.parametrize("name", ["softmax", "log_softmax", "logsumexp"])
 @pytest.mark.parametrize("shape", LONG_SHAPES, ids=lambda s: "x".join(map(str, s)))
 def test_thread_count_does_not_change_a_bit_on_long_rows(name, shape, rng, restore_threads):
-    # Long rows (and a few long rows) are cut into segments spread over the
-    # threads; the segments must not depend on the thread count.
+    # A few long rows are cut into segments spread over the threads when a
+    # thread a row would leave threads idle; a row's bits must not depend on
+    # the thread count.
     x = ops.normal(rng, shape, np.float64, 3.0)
     fn = getattr(fs, name)
     fs.set_num_threads(1)
@@ -73,6 +74,49 @@ def test_thread_count_does_not_change_a_bit_on_long_rows(name, shape, rng, resto
     for n in (2, 3):
         fs.set_num_threads(n)
         assert np.asarray(fn(x)).tobytes() == one.tobytes(), f"{name} {shape}: {n} threads differ"
+
+
+def _few_long_rows(rows, dtype, rng):
+    n = 4 * 65536 + 1029  # 5 pieces of 2**16, the last one ragged
+    x = ops.normal(rng, (rows, n), dtype, 3.0)
+    x[0, : 2 * 65536 + 17] = -np.inf  # whole pieces of -inf
+    x[0, n - 3] = 40.0                # the max in the last piece
+    if rows > 1:
+        x[1, 70_000] = np.inf         # +inf in a middle piece
+    if rows > 2:
+        x[2] = -np.abs(x[2])          # the max is a zero: -0.0 in one piece, +0.0 in a later one
+        x[2, 100] = -0.0
+        x[2, 200_000] = 0.0
+    return x
+
+
+FEW_LONG_ROWS = {
+    "softmax": lambda x, b: fs.softmax(x, temperature=0.7),
+    "log_softmax": lambda x, b: fs.log_softmax(x),
+    "logsumexp": lambda x, b: fs.logsumexp(x, temperature=1.3),
+    "logsumexp-b": lambda x, b: np.stack(fs.logsumexp(x, b=b, return_sign=True)),
+    "softmax_backward": lambda x, b: fs.softmax_backward(b, fs.softmax(x)),
+    "log_softmax_backward": lambda x, b: fs.log_softmax_backward(b, fs.log_softmax(x)),
+}
+
+
+@pytest.mark.parametrize("name", FEW_LONG_ROWS)
+@pytest.mark.parametrize("rows", [1, 2, 3])
+def test_few_long_rows_give_the_same_bits_cut_or_whole(name, rows, dtype, rng, restore_threads):
+    # Long rows that would leave threads idle (fewer rows than threads, 3
+    # rows on 2 threads) are cut into pieces spread over the threads; other
+    # thread counts take them whole (split_rows, parallel-inl.h). Both must
+    # give the same bits, special values included, and the right values.
+    x = _few_long_rows(rows, dtype, rng)
+    b = rng.uniform(-0.2, 1.0, x.shape).astype(dtype)
+    fs.set_num_threads(1)
+    whole = np.asarray(FEW_LONG_ROWS[name](x, b)).copy()
+    if name == "softmax":
+        ops.assert_softmax_close(whole, x, -1, 0.7, dtype)
+    for threads in (2, 3, 4):
+        fs.set_num_threads(threads)
+        got = np.asarray(FEW_LONG_ROWS[name](x, b))
+        assert got.tobytes() == whole.tobytes(), f"{name}, {rows} rows: {threads} threads differ from 1"
 
 
 CHECKS = {"softmax": lambda got, x, dt: ops.assert_softmax_close(got, x, -1, 1.0, dt),

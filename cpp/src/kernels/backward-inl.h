@@ -8,9 +8,10 @@
 // (4096x32000 float32, 2 threads, AMD EPYC Zen 4: 1.97-2.15x the copy ->
 // 1.54-1.65x). softmax's write has no exp to hide, and the same pipeline
 // made it slower (1.35x the copy -> 1.6x), so its rows are summed, then
-// written. A few long rows, which split_rows cuts into segments, spread
-// over the threads: partial sums per segment, added in segment order (the
-// same for any thread count), then the writes per segment.
+// written, as are log_softmax's rows over kPipelinedBackwardBytes. Long
+// rows that would leave threads idle (split_rows) are cut into segments
+// spread over the threads: partial sums per segment, added in segment
+// order as a whole row's are (chunked_sum), then the writes per segment.
 #pragma once
 
 template <bool Log, class T>
@@ -49,6 +50,11 @@ inline auto backward_writer(const T* g, const T* y, T* dx, int64_t n, T sum, T s
   return chunk_writer<Stream>(dx, n, static_cast<const T*>(nullptr), vec, one);
 }
 
+// Longer rows than this are summed, then written, one row at a time: the
+// pipelined writer re-reads the previous row's g and y, which only L2 holds
+// for it.
+constexpr int64_t kPipelinedBackwardBytes = int64_t(256) << 10;
+
 template <bool Log, class T>
 void backward_impl(const SoftmaxBackwardArgs<T>& a) {
   const int64_t rows = a.rows, n = a.n;
@@ -58,7 +64,8 @@ void backward_impl(const SoftmaxBackwardArgs<T>& a) {
   auto dx_row = [&](int64_t r) { return a.dx + r * a.lddx; };
   if (!split_rows(rows, n)) {
     const int nt = threads_for(rows, rows * n);
-    if (!Log || n * static_cast<int64_t>(sizeof(T)) <= kShortRowBytes) {
+    const int64_t row_bytes = n * static_cast<int64_t>(sizeof(T));
+    if (!Log || row_bytes <= kShortRowBytes || row_bytes > kPipelinedBackwardBytes) {
       parallel_for(rows, nt, [&](int, int64_t r) {
         const T sum = static_cast<T>(backward_sum<Log>(g_row(r), y_row(r), n));
         backward_write<Log>(st, g_row(r), y_row(r), dx_row(r), n, sum, a.inv_temp);

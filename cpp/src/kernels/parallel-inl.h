@@ -2,19 +2,6 @@
 #pragma once
 
 constexpr int64_t kSegment = int64_t(1) << 16;  // fixed, so results ignore the thread count
-constexpr int64_t kFewRows = 64;                // fewer rows than this (more than any
-                                                // core count we split over) are split from 4 segments
-
-// Whether rows are cut into segments spread over the threads: a few long
-// rows, which would leave threads idle. It depends on the shape only, never
-// on the thread count, so results do not either. Many rows, however long,
-// go a thread a row: the pipelined row loop overlaps a row's writes with
-// the next row's exp work, which the two passes over segments cannot
-// (64x2^20 float32, 2 threads, AMD EPYC Zen 4: softmax 17.4 -> 13.4 ms,
-// log_softmax 18.1 -> 8.7; AVX2 level: softmax 19.2 -> 14.7-15.1).
-inline bool split_rows(int64_t rows, int64_t n) {
-  return rows < kFewRows && n >= 4 * kSegment;
-}
 constexpr int64_t kStreamBytes = int64_t(24) << 20;  // outputs larger than a typical L3 bypass the cache
 constexpr int64_t kShortRowBytes = 2048;  // rows this short: partial lines matter, blocks of rows pay
 constexpr int64_t kMinParallelElems = int64_t(1) << 15;  // less work than this: one thread
@@ -47,6 +34,22 @@ inline int threads_for(int64_t items, int64_t elems) {
   if (elems < kMinParallelElems) nt = 1;
   if (items < nt) nt = static_cast<int>(items < 1 ? 1 : items);
   return nt;
+}
+
+// Whether rows are cut into kSegment pieces spread over the threads: rows of
+// 4 pieces or more that, a thread a row, would leave a fifth of the thread
+// time idle or more (fewer rows than threads, 3 rows on 2 threads). Whole
+// rows are faster otherwise: the pipelined row loop overlaps a row's writes
+// with the next row's exp work, which the two passes over pieces cannot
+// (64x2^20 float32, 2 threads, AMD EPYC Zen 4: softmax 17.4 -> 13.4 ms,
+// log_softmax 18.1 -> 8.7; AVX2 level: softmax 19.2 -> 14.7-15.1). A row
+// gives the same bits cut or whole (segmented_stats, chunked_sum), so the
+// choice may follow the thread count.
+inline bool split_rows(int64_t rows, int64_t n) {
+  const int64_t nt = get_num_threads();
+  if (nt < 2 || n < 4 * kSegment) return false;
+  const int64_t busiest = ceil_div(rows, nt);  // the rows of the busiest thread
+  return 4 * busiest * nt >= 5 * rows;
 }
 
 inline int thread_id() {

@@ -33,6 +33,11 @@ struct ChunkArrays {
   double* csum = nullptr; // [nchunks]
   double* fac = nullptr;  // [nchunks] exp(m_c - M)
   T* factor = nullptr;    // [nchunks] the row writer's factor per chunk (short rows: per row)
+
+  // The same arrays from chunk c on (a segment of a row starting there).
+  ChunkArrays from_chunk(int64_t c) const {
+    return {exps ? exps + c * chunk_len<T>() : nullptr, ref + c, csum + c, fac + c, factor + c};
+  }
 };
 
 // What one set of ChunkArrays holds: `values` entries of ref, csum, fac and
@@ -203,44 +208,17 @@ FSM_HOT Vec<T> chunk_exp_sum(const T* xc, const T* bc, int64_t len, T ref, const
   return (s0 + s1) + (s2 + s3);
 }
 
-// One pass over the row, chunk by chunk. Chunk c's exp loop also takes the
-// max of chunk c+2 (two ahead: a chunk's max is reduced long before its
-// exp loop needs it), prefetches chunk c+3 and, through `out`, writes chunk
-// c of the previous row's output (pipeline-inl.h).
-template <bool Store, bool HasB, class T, class Sc, class Writer>
-FSM_HOT RowStats<T> row_stats(const T* x, const T* b, int64_t n, const Sc& scale, const ChunkArrays<T>& w,
-                             Writer& out) {
-  constexpr int64_t CH = chunk_len<T>(), kAhead = 2;
+// M, fac and S of a row from its nch chunks' ref and csum: M = the largest
+// ref, fac[c] = exp(m_c - M) in double (0 for chunks without a finite max),
+// S = sum_c csum[c] fac[c], each in chunk order. A row cut into segments
+// (softmax-inl.h) fills ref and csum segment by segment and combines them
+// here too, so its (M, S) are the bits of the whole row's.
+template <class T>
+inline RowStats<T> combine_chunks(const ChunkArrays<T>& w, int64_t nch) {
   const T ninf = -T(HUGE_VAL);
-  const int64_t nch = ceil_div(n, CH);
-  auto chunk_length = [&](int64_t c) { return c < nch ? min64(CH, n - c * CH) : int64_t(0); };
   T M = ninf;
-  T pending[kAhead] = {ninf, ninf};  // maxima of chunks c and c+1
-  for (int64_t k = 0; k < kAhead && k < nch; ++k) {
-    ChunkMax<HasB, T> mk;
-    mk.rest(x + k * CH, HasB ? b + k * CH : nullptr, 0, chunk_length(k));
-    pending[k] = mk.value();
-  }
-  for (int64_t c = 0; c < nch; ++c) {
-    const int64_t off = c * CH;
-    const T* bc = HasB ? b + off : nullptr;
-    const T ref = pending[0] * scale.s;
-    w.ref[c] = ref;
-    if (ref > M) M = ref;
-    // the chunk after next: its pointers may point past the row (prefetches never fault)
-    const T* xn = x + off + kAhead * CH;
-    const int64_t next_len = chunk_length(c + kAhead);
-    ChunkMax<HasB, T> next;
-    out.begin(c);
-    const Vec<T> sum = chunk_exp_sum<Store, HasB>(x + off, bc, chunk_length(c), ref, scale,
-                                                  Store ? w.exps + off : nullptr, xn, HasB ? bc + kAhead * CH : nullptr,
-                                                  next_len, xn + CH, next, out);
-    pending[0] = pending[1];
-    if (next_len > 0) pending[1] = next.value();
-    out.finish();
-    w.csum[c] = hsum(sum);
-  }
-  // fac[c] = exp(m_c - M) in double; 0 for chunks without a finite max.
+  for (int64_t c = 0; c < nch; ++c)
+    if (w.ref[c] > M) M = w.ref[c];
   if (nch == 1) {
     w.fac[0] = w.ref[0] == ninf ? 0.0 : 1.0;  // a short row: m_0 is M
   } else {
@@ -260,6 +238,51 @@ FSM_HOT RowStats<T> row_stats(const T* x, const T* b, int64_t n, const Sc& scale
   return {M, S};
 }
 
+// One pass over the row, chunk by chunk, filling ref[c] = m_c and csum[c]
+// (and exps with Store). Chunk c's exp loop also takes the max of chunk c+2
+// (two ahead: a chunk's max is reduced long before its exp loop needs it),
+// prefetches chunk c+3 and, through `out`, writes chunk c of the previous
+// row's output (pipeline-inl.h).
+template <bool Store, bool HasB, class T, class Sc, class Writer>
+FSM_HOT void row_chunks(const T* x, const T* b, int64_t n, const Sc& scale, const ChunkArrays<T>& w, Writer& out) {
+  constexpr int64_t CH = chunk_len<T>(), kAhead = 2;
+  const T ninf = -T(HUGE_VAL);
+  const int64_t nch = ceil_div(n, CH);
+  auto chunk_length = [&](int64_t c) { return c < nch ? min64(CH, n - c * CH) : int64_t(0); };
+  T pending[kAhead] = {ninf, ninf};  // maxima of chunks c and c+1
+  for (int64_t k = 0; k < kAhead && k < nch; ++k) {
+    ChunkMax<HasB, T> mk;
+    mk.rest(x + k * CH, HasB ? b + k * CH : nullptr, 0, chunk_length(k));
+    pending[k] = mk.value();
+  }
+  for (int64_t c = 0; c < nch; ++c) {
+    const int64_t off = c * CH;
+    const T* bc = HasB ? b + off : nullptr;
+    const T ref = pending[0] * scale.s;
+    w.ref[c] = ref;
+    // the chunk after next: its pointers may point past the row (prefetches never fault)
+    const T* xn = x + off + kAhead * CH;
+    const int64_t next_len = chunk_length(c + kAhead);
+    ChunkMax<HasB, T> next;
+    out.begin(c);
+    const Vec<T> sum = chunk_exp_sum<Store, HasB>(x + off, bc, chunk_length(c), ref, scale,
+                                                  Store ? w.exps + off : nullptr, xn, HasB ? bc + kAhead * CH : nullptr,
+                                                  next_len, xn + CH, next, out);
+    pending[0] = pending[1];
+    if (next_len > 0) pending[1] = next.value();
+    out.finish();
+    w.csum[c] = hsum(sum);
+  }
+}
+
+// The row's statistics in one pass (row_chunks, then combine_chunks).
+template <bool Store, bool HasB, class T, class Sc, class Writer>
+FSM_HOT RowStats<T> row_stats(const T* x, const T* b, int64_t n, const Sc& scale, const ChunkArrays<T>& w,
+                             Writer& out) {
+  row_chunks<Store, HasB>(x, b, n, scale, w, out);
+  return combine_chunks(w, ceil_div(n, chunk_len<T>()));
+}
+
 template <bool Store, bool HasB, class T, class Sc>
 inline RowStats<T> row_stats(const T* x, const T* b, int64_t n, const Sc& scale, const ChunkArrays<T>& w) {
   NoWriter none;
@@ -267,14 +290,18 @@ inline RowStats<T> row_stats(const T* x, const T* b, int64_t n, const Sc& scale,
 }
 
 // Sum over a row of f(i) (a vector) in chunks: float chunk sums, added in
-// double, so the error does not grow with the row length. During chunk c
-// `out` writes its chunk c (a pending row's output, pipeline-inl.h), four
-// vectors a step; the order of the sum is the same with any writer.
+// double, so the error does not grow with the row length; the chunks of
+// each kSegment piece are added first, then the pieces, as a row cut into
+// pieces adds them (piecewise_row_sums), so the bits are the same either
+// way. During chunk c `out` writes its chunk c (a pending row's output,
+// pipeline-inl.h), four vectors a step; the order of the sum is the same
+// with any writer.
 template <class T, class F, class Writer>
 FSM_HOT double chunked_sum(int64_t n, const F& f, Writer& out) {
   using V = Vec<T>;
   constexpr int64_t N = V::N, CH = chunk_len<T>();
-  double total = 0.0;
+  static_assert(kSegment % CH == 0, "pieces end on chunk boundaries");
+  double total = 0.0, piece = 0.0;
   for (int64_t off = 0, c = 0; off < n; off += CH, ++c) {
     const int64_t len = min64(CH, n - off);
     out.begin(c);
@@ -293,7 +320,11 @@ FSM_HOT double chunked_sum(int64_t n, const F& f, Writer& out) {
     }
     for (; i < len; i += N) s0 = s0 + f(off + i, len - i);
     out.finish();
-    total += hsum(s0 + s1);
+    piece += hsum(s0 + s1);
+    if ((off + len) % kSegment == 0 || off + len == n) {
+      total += piece;
+      piece = 0.0;
+    }
   }
   return total;
 }

@@ -9,55 +9,32 @@
 // from L2) and written once, the writes of one row
 // overlapping the exp work of the next (pipeline-inl.h). Short rows go in
 // blocks of one row per vector lane (shortrows-inl.h), tiny ones transposed
-// (tinyrows-inl.h). A few long rows (split_rows) are cut into kSegment
-// pieces spread over the threads: partial (M, S) per piece, combined in
-// piece order, then a second pass computes exp again and writes.
+// (tinyrows-inl.h). Long rows that would leave threads idle (split_rows)
+// are cut into kSegment pieces spread over the threads: the pieces' chunk
+// statistics, combined as a whole row's, then a second pass writes with a
+// whole row's writers, so a row's bits do not depend on the cut.
 // Error: exp within 2.5 + |x s - M|/20 ulp; softmax within ~5 ulp +
 // |x s - M| ulp (the rounding of the argument x s - M, as in any float
 // implementation).
 #pragma once
 
-// (M, S) for each of `count` rows or row pieces, in one allocation.
-template <class T>
-struct RowTotals {
-  Buffer buf;
-  double* S;
-  T* M;
-  explicit RowTotals(int64_t count)
-      : buf(static_cast<size_t>(count) * (sizeof(double) + sizeof(T))),
-        S(buf.at<double>(0)),
-        M(buf.at<T>(static_cast<size_t>(count) * sizeof(double))) {}
-};
-
-// Row (M, S) for rows split into segments: per-segment partials, then a
-// combination in segment order (the same for any thread count).
+// Statistics of rows cut into kSegment pieces (split_rows), the pieces
+// spread over the threads: each piece's chunks fill its part of the row's
+// arrays in `work` (WorkArrays(rows, row_shape(n, false))), then each row's
+// chunks are combined as a whole row's are (combine_chunks), so a row gives
+// the same bits cut or whole, whatever the thread count.
 template <bool HasB, class T, class Sc>
 inline void segmented_stats(const T* x, int64_t ldx, const T* b, int64_t ldb, int64_t rows, int64_t n,
-                            const Sc& scale, RowTotals<T>& out) {
-  const int64_t nseg = ceil_div(n, kSegment), items = rows * nseg;
-  const int nt = threads_for(items, rows * n);
-  const WorkArrays<T> work(nt, row_shape<T>(kSegment, false));
-  RowTotals<T> part(items);
-  parallel_for(items, nt, [&](int tid, int64_t it) {
-    const int64_t r = it / nseg, off = (it % nseg) * kSegment;
-    RowStats<T> st = row_stats<false, HasB>(x + r * ldx + off, HasB ? b + r * ldb + off : nullptr,
-                                            min64(kSegment, n - off), scale, work[tid]);
-    part.M[it] = st.M;
-    part.S[it] = st.S;
+                            const Sc& scale, const WorkArrays<T>& work, RowStats<T>* out) {
+  const int64_t nseg = ceil_div(n, kSegment), items = rows * nseg, per_segment = kSegment / chunk_len<T>();
+  static_assert(kSegment % chunk_len<T>() == 0, "segments start on chunk boundaries");
+  parallel_for(items, threads_for(items, rows * n), [&](int, int64_t it) {
+    const int64_t r = it / nseg, k = it % nseg, off = k * kSegment;
+    NoWriter none;
+    row_chunks<false, HasB>(x + r * ldx + off, HasB ? b + r * ldb + off : nullptr, min64(kSegment, n - off), scale,
+                            work[r].from_chunk(k * per_segment), none);
   });
-  const T ninf = -T(HUGE_VAL);
-  for (int64_t r = 0; r < rows; ++r) {
-    T M = ninf;
-    for (int64_t k = 0; k < nseg; ++k) if (part.M[r * nseg + k] > M) M = part.M[r * nseg + k];
-    double S = 0.0;
-    for (int64_t k = 0; k < nseg; ++k) {
-      const T m = part.M[r * nseg + k];
-      const double f = m == ninf ? 0.0 : exp(static_cast<double>(m) - static_cast<double>(M));
-      S += part.S[r * nseg + k] * f;
-    }
-    out.M[r] = M;
-    out.S[r] = S;
-  }
+  for (int64_t r = 0; r < rows; ++r) out[r] = combine_chunks(work[r], ceil_div(n, chunk_len<T>()));
 }
 
 // The writer of one softmax row: y = e * f, e the row's kept exp values and
@@ -98,6 +75,18 @@ inline auto log_softmax_writer(T* y, const T* x, int64_t n, const Sc& scale, T M
   };
   auto one = [=](int64_t i, T) { return first(scale(set1(x[i])) + vM - vlogS); };
   return chunk_writer<Stream>(y, n, static_cast<const T*>(nullptr), vec, one);
+}
+
+// What softmax's writers multiply chunk c by: exp(m_c - M) / S; and, when
+// the exp values are computed again (not Keep), ref[c] becomes the shift
+// that writer adds to x*s.
+template <bool Keep, class T>
+inline void softmax_factors(const ChunkArrays<T>& w, int64_t nch, double S) {
+  const double inv = 1.0 / S;
+  for (int64_t c = 0; c < nch; ++c) {
+    w.factor[c] = static_cast<T>(w.fac[c] * inv);
+    if (!Keep) w.ref[c] = exp_shift(w.ref[c]);
+  }
 }
 
 // Whether softmax keeps a row's exp values for its writer (two rows of them
@@ -152,11 +141,7 @@ void softmax_rows(const SoftmaxArgs<T>& a, const Sc& scale, int nt) {
             const ChunkArrays<T> w = work[slot_index(worker, slot)];
             const RowStats<T> rs = row_stats<Keep, false>(a.x + r * a.ldx, static_cast<const T*>(nullptr), n, scale,
                                                           w, out);
-            const double inv = 1.0 / rs.S;
-            for (int64_t c = 0; c < nch; ++c) {
-              w.factor[c] = static_cast<T>(w.fac[c] * inv);
-              if (!Keep) w.ref[c] = exp_shift(w.ref[c]);  // what the writer adds to x*s
-            }
+            softmax_factors<Keep>(w, nch, rs.S);
           },
           [&](int worker, int64_t r, int slot) {
             const ChunkArrays<T> w = work[slot_index(worker, slot)];
@@ -197,7 +182,6 @@ void softmax_blocks(const SoftmaxArgs<T>& a, const Sc& scale, int nt) {
 
 template <class T, class Sc>
 void softmax_impl(const SoftmaxArgs<T>& a, const Sc& scale) {
-  using V = Vec<T>;
   const int64_t rows = a.rows, n = a.n;
   const bool st = stream_output(a.y, a.ldy, rows, n);
   if (!split_rows(rows, n)) {
@@ -216,26 +200,30 @@ void softmax_impl(const SoftmaxArgs<T>& a, const Sc& scale) {
     });
     return;
   }
-  RowTotals<T> totals(rows);
-  segmented_stats<false>(a.x, a.ldx, static_cast<const T*>(nullptr), 0, rows, n, scale, totals);
-  const int64_t nseg = ceil_div(n, kSegment), items = rows * nseg;
-  parallel_for(items, threads_for(items, rows * n), [&](int, int64_t it) {
-    const int64_t r = it / nseg, off = (it % nseg) * kSegment, len = min64(kSegment, n - off);
-    const T* x = a.x + r * a.ldx + off;
-    T* y = a.y + r * a.ldy + off;
-    const T M = totals.M[r];
-    const V vM = set1(-M);
-    if (a.log) {
-      const T logS = static_cast<T>(log(totals.S[r]));
-      const V vlogS = set1(logS);
-      write_range(st, y, 0, len, [&](int64_t i) { return scale(loadu(x + i)) + vM - vlogS; },
-                [&](int64_t i) { return first(scale(set1(x[i])) + vM - vlogS); });
-    } else {
-      const T inv = static_cast<T>(1.0 / totals.S[r]);
-      const V vinv = set1(inv);
-      write_range(st, y, 0, len, [&](int64_t i) { return vexp_bounded(scale(loadu(x + i)) + vM) * vinv; },
-                [&](int64_t i) { return first(vexp_bounded(scale(set1(x[i])) + vM) * vinv); });
-    }
+  // Few long rows: the pieces' statistics, then the pieces' writes, with
+  // the writers of whole rows (softmax computing its exp values again), so
+  // the bits are those of whole rows.
+  const int64_t nch = ceil_div(n, chunk_len<T>()), nseg = ceil_div(n, kSegment), items = rows * nseg;
+  const int64_t per_segment = kSegment / chunk_len<T>();
+  const WorkArrays<T> work(rows, row_shape<T>(n, false));
+  Buffer totals(static_cast<size_t>(rows) * sizeof(RowStats<T>));
+  RowStats<T>* stats = totals.at<RowStats<T>>(0);
+  segmented_stats<false>(a.x, a.ldx, static_cast<const T*>(nullptr), 0, rows, n, scale, work, stats);
+  if (!a.log)
+    for (int64_t r = 0; r < rows; ++r) softmax_factors<false>(work[r], nch, stats[r].S);
+  with_flag(st, [&](auto stream) {
+    constexpr bool Stream = decltype(stream)::value;
+    parallel_for(items, threads_for(items, rows * n), [&](int, int64_t it) {
+      const int64_t r = it / nseg, k = it % nseg, off = k * kSegment, len = min64(kSegment, n - off);
+      const T* x = a.x + r * a.ldx + off;
+      T* y = a.y + r * a.ldy + off;
+      if (a.log) {
+        log_softmax_writer<Stream>(y, x, len, scale, stats[r].M, static_cast<T>(log(stats[r].S))).write_all();
+      } else {
+        const ChunkArrays<T> w = work[r].from_chunk(k * per_segment);
+        softmax_recompute_writer<Stream>(y, x, len, scale, w.ref, w.factor).write_all();
+      }
+    });
   });
 }
 
@@ -278,9 +266,11 @@ void logsumexp_impl(const LogSumExpArgs<T>& a, const Sc& scale) {
     else logsumexp_finish(M, S, log_abs_S, a.out + r, sg);
   };
   if (split_rows(rows, n)) {
-    RowTotals<T> totals(rows);
-    segmented_stats<HasB>(a.x, a.ldx, a.b, a.ldb, rows, n, scale, totals);
-    for (int64_t r = 0; r < rows; ++r) finish(r, totals.M[r], totals.S[r], log(fabs(totals.S[r])));
+    const WorkArrays<T> work(rows, row_shape<T>(n, false));
+    Buffer totals(static_cast<size_t>(rows) * sizeof(RowStats<T>));
+    RowStats<T>* stats = totals.at<RowStats<T>>(0);
+    segmented_stats<HasB>(a.x, a.ldx, a.b, a.ldb, rows, n, scale, work, stats);
+    for (int64_t r = 0; r < rows; ++r) finish(r, stats[r].M, stats[r].S, log(fabs(stats[r].S)));
     return;
   }
   const int nt = threads_for(rows, rows * n);
