@@ -186,3 +186,44 @@ def test_grad_out_preallocated_and_strided(dtype, rng):
     fs.cross_entropy(x, t, return_grad=True, grad_out=big[:, ::-2])
     np.testing.assert_array_equal(big[:, ::-2], grad)
     assert (big[:, ::2] == 0).all()
+
+
+# ---------------------------------------------------------------- rows too long to keep their exp values
+
+XENT_LONG_CASES = {
+    "plain": dict(),
+    "weight-ignore-smoothing": dict(weight=True, ignore=True, label_smoothing=0.2, z_loss=1e-3),
+    "probs-weight-smoothing": dict(probs=True, weight=True, label_smoothing=0.3),
+}
+
+
+@pytest.mark.numeric
+@pytest.mark.parametrize("case", list(XENT_LONG_CASES))
+def test_vocabularies_too_long_to_keep_their_exps(case, dtype, rng, restore_threads):
+    # Rows over 1 MB (AVX-512) or 4 MB (other levels) do not keep their exp
+    # values for the gradient: its writer computes them again, with each
+    # chunk's own shift. Right, and the same bits for any thread count and
+    # output alignment.
+    opts = XENT_LONG_CASES[case]
+    C = (1 << 22) // np.dtype(dtype).itemsize + 1029   # over 4 MB a row, a ragged last chunk
+    x = normal(rng, (3, C), dtype, 3.0)
+    x[1, :70_000] -= 60.0          # chunk maxima far apart: a lane with the wrong chunk's shift shows
+    x[2, C - 3] = 30.0             # the max in the last chunk
+    if opts.get("probs"):
+        t = prob_target(rng, x.shape, dtype)
+    else:
+        t = np.array([5, C - 3, -100 if opts.get("ignore") else 70_001])
+    kw = dict(label_smoothing=opts.get("label_smoothing", 0.0), z_loss=opts.get("z_loss", 0.0),
+              weight=np.linspace(0.5, 2, C).astype(dtype) if opts.get("weight") else None)
+    loss, grad = fs.cross_entropy(x, t, reduction="sum", return_grad=True, **kw)
+    want_loss, want_grad = ref.cross_entropy(x, t, reduction="sum", **kw)
+    assert_loss_close(loss, want_loss, dtype, "loss", "sum", ())
+    assert_grad_close(grad, want_grad, dtype, "grad")
+    base = np.empty(x.size + 16, dtype)
+    out = base[3:3 + x.size].reshape(x.shape)
+    fs.cross_entropy(x, t, reduction="sum", return_grad=True, grad_out=out, **kw)
+    np.testing.assert_array_equal(out, grad, err_msg="output 3 elements off its alignment")
+    for threads in (1, 3):
+        fs.set_num_threads(threads)
+        np.testing.assert_array_equal(fs.cross_entropy(x, t, reduction="sum", return_grad=True, **kw)[1], grad,
+                                      err_msg=f"{threads} threads")

@@ -289,6 +289,42 @@ inline RowStats<T> row_stats(const T* x, const T* b, int64_t n, const Sc& scale,
   return row_stats<Store, HasB>(x, b, n, scale, w, none);
 }
 
+// Where a row writer gets exp(x_i s - m_c), c the chunk of i: the values
+// row_stats kept (Store) ...
+template <class T>
+struct KeptExps {
+  const T* e;
+  FSM_HOT Vec<T> vec(int64_t i) const { return loadu(e + i); }
+  FSM_HOT T one(int64_t i) const { return e[i]; }
+};
+
+// ... or the same computed again from x, shifts[c] = exp_shift(m_c): the
+// arithmetic of chunk_exp_sum, so bit for bit the kept values, and no
+// storage for rows too long to keep (keep_exps, softmax-inl.h).
+template <class T, class Sc>
+struct RecomputedExps {
+  static constexpr int64_t N = Vec<T>::N, CH = chunk_len<T>();
+  const T* x;
+  Sc scale;
+  const T* shifts;
+  // lanes of the vector at i: its first lanes may be in the chunk before
+  FSM_HOT Vec<T> shift(int64_t i) const {
+    const int64_t c = (i + N - 1) / CH, before = c * CH - i;
+    if (before > 0) return select(lanes_below<T>(before), set1(shifts[c - 1]), set1(shifts[c]));
+    return set1(shifts[c]);
+  }
+  FSM_HOT Vec<T> vec(int64_t i) const {
+    prefetch_reread(x + i);
+    return vexp_bounded(scale(loadu(x + i)) + shift(i));
+  }
+  FSM_HOT T one(int64_t i) const { return first(vexp_bounded(scale(set1(x[i])) + set1(shifts[i / CH]))); }
+};
+
+template <class T, class Sc>
+inline RecomputedExps<T, Sc> recomputed_exps(const T* x, const Sc& scale, const T* shifts) {
+  return {x, scale, shifts};
+}
+
 // Sum over a row of f(i) (a vector) in chunks: float chunk sums, added in
 // double, so the error does not grow with the row length; the chunks of
 // each kSegment piece are added first, then the pieces, as a row cut into

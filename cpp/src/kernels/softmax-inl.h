@@ -37,31 +37,12 @@ inline void segmented_stats(const T* x, int64_t ldx, const T* b, int64_t ldb, in
   for (int64_t r = 0; r < rows; ++r) out[r] = combine_chunks(work[r], ceil_div(n, chunk_len<T>()));
 }
 
-// The writer of one softmax row: y = e * f, e the row's kept exp values and
-// f its chunk factors exp(m_c - M) / S.
-template <bool Stream, class T>
-inline auto softmax_writer(T* y, int64_t n, const T* e, const T* factors) {
-  auto vec = [=](int64_t i, Vec<T> f) { return loadu(e + i) * f; };
-  auto one = [=](int64_t i, T f) { return first(set1(e[i]) * set1(f)); };
-  return chunk_writer<Stream>(y, n, factors, vec, one);
-}
-
-// The same with e computed again from x: shifts[c] = exp_shift(m_c), so
-// that e is bit for bit what row_stats' exp loop would have kept.
-template <bool Stream, class T, class Sc>
-inline auto softmax_recompute_writer(T* y, const T* x, int64_t n, const Sc& scale, const T* shifts,
-                                     const T* factors) {
-  constexpr int64_t N = Vec<T>::N, CH = chunk_len<T>();
-  auto shift = [=](int64_t i) {  // lanes of the vector at i: its first lanes may be in the chunk before
-    const int64_t c = (i + N - 1) / CH, before = c * CH - i;
-    if (before > 0) return select(lanes_below<T>(before), set1(shifts[c - 1]), set1(shifts[c]));
-    return set1(shifts[c]);
-  };
-  auto vec = [=](int64_t i, Vec<T> f) {
-    prefetch_reread(x + i);
-    return vexp_bounded(scale(loadu(x + i)) + shift(i)) * f;
-  };
-  auto one = [=](int64_t i, T f) { return first(vexp_bounded(scale(set1(x[i])) + set1(shifts[i / CH])) * set1(f)); };
+// The writer of one softmax row: y = e * f, e the row's exp values
+// (KeptExps or RecomputedExps) and f its chunk factors exp(m_c - M) / S.
+template <bool Stream, class T, class Exps>
+inline auto softmax_writer(T* y, int64_t n, const Exps& e, const T* factors) {
+  auto vec = [=](int64_t i, Vec<T> f) { return e.vec(i) * f; };
+  auto one = [=](int64_t i, T f) { return first(set1(e.one(i)) * set1(f)); };
   return chunk_writer<Stream>(y, n, factors, vec, one);
 }
 
@@ -146,8 +127,8 @@ void softmax_rows(const SoftmaxArgs<T>& a, const Sc& scale, int nt) {
           [&](int worker, int64_t r, int slot) {
             const ChunkArrays<T> w = work[slot_index(worker, slot)];
             T* y = a.y + r * a.ldy;
-            if constexpr (Keep) return softmax_writer<Stream>(y, n, w.exps, w.factor);
-            else return softmax_recompute_writer<Stream>(y, a.x + r * a.ldx, n, scale, w.ref, w.factor);
+            if constexpr (Keep) return softmax_writer<Stream>(y, n, KeptExps<T>{w.exps}, w.factor);
+            else return softmax_writer<Stream>(y, n, recomputed_exps(a.x + r * a.ldx, scale, w.ref), w.factor);
           });
     });
   }
@@ -175,7 +156,7 @@ void softmax_blocks(const SoftmaxArgs<T>& a, const Sc& scale, int nt) {
           for (int k = 0; k < Vec<T>::N; ++k) w.factor[k] = static_cast<T>(w.fac[k]);
         },
         [&](int, const ChunkArrays<T>& w, int k, int64_t r) {
-          return softmax_writer<Stream>(a.y + r * a.ldy, n, w.exps + k * n, w.factor + k);
+          return softmax_writer<Stream>(a.y + r * a.ldy, n, KeptExps<T>{w.exps + k * n}, w.factor + k);
         });
   }
 }
@@ -221,7 +202,7 @@ void softmax_impl(const SoftmaxArgs<T>& a, const Sc& scale) {
         log_softmax_writer<Stream>(y, x, len, scale, stats[r].M, static_cast<T>(log(stats[r].S))).write_all();
       } else {
         const ChunkArrays<T> w = work[r].from_chunk(k * per_segment);
-        softmax_recompute_writer<Stream>(y, x, len, scale, w.ref, w.factor).write_all();
+        softmax_writer<Stream>(y, len, recomputed_exps(x, scale, w.ref), w.factor).write_all();
       }
     });
   });

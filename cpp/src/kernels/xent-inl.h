@@ -9,7 +9,8 @@
 //                    loss = Q lse - sum_c w_c q'_c x_c,  grad = p_c Q - w_c q'_c
 //   z_loss adds z lse^2 to the loss and 2 z lse p_c to the gradient.
 // The gradient is scaled by grad_scale (1/sum of weights for "mean").
-// p_c comes from the exp values kept by row_stats, rescaled once per chunk.
+// p_c comes from the exp values kept by row_stats, rescaled once per chunk,
+// or, for rows too long to keep (keep_exps), computed again by the writer.
 // Rows of at most short_row_max classes go in blocks of one row per vector
 // lane (shortrows-inl.h), each row's loss computed from its block's
 // statistics; rows of at most tiny_row_max classes go transposed, a row per
@@ -212,12 +213,15 @@ void cross_entropy(const CrossEntropyArgs<T>& a) {
   }
 
   const int per_slot = blocks ? V::N : 1;  // rows whose state a slot holds
-  const WorkArrays<T> work(2 * nt, blocks ? block_shape<T>(C, want_grad) : row_shape<T>(C, want_grad));
+  const bool keep = want_grad && keep_exps<T>(C);
+  const WorkArrays<T> work(2 * nt, blocks ? block_shape<T>(C, want_grad) : row_shape<T>(C, keep));
   Buffer state(sizeof(XentRowState) * 2 * nt * per_slot);
   XentRowState* rstate = state.at<XentRowState>(0);  // per (worker, slot) and row of the slot
 
-  // Ordinary rows (pipeline-inl.h).
-  auto row_loss = [&](int worker, int64_t r, int slot, auto& out) FSM_HOT_LAMBDA {
+  // Ordinary rows (pipeline-inl.h), their exp values kept for the gradient
+  // (Keep) or computed again by its writer (RecomputedExps, keep_exps).
+  auto row_loss = [&](auto keep, int worker, int64_t r, int slot, auto& out) FSM_HOT_LAMBDA {
+    constexpr bool Keep = decltype(keep)::value;
     XentRowState& rs_out = rstate[slot_index(worker, slot)];
     if (ignored(r)) {
       ignore_row(r, rs_out);
@@ -226,11 +230,13 @@ void cross_entropy(const CrossEntropyArgs<T>& a) {
     }
     const T* x = a.x + r * a.ldx;
     const ChunkArrays<T> w = work[slot_index(worker, slot)];
-    const RowStats<T> rs = want_grad ? row_stats<true, false>(x, static_cast<const T*>(nullptr), C, UnitScale<T>(), w, out)
-                                     : row_stats<false, false>(x, static_cast<const T*>(nullptr), C, UnitScale<T>(), w, out);
+    const RowStats<T> rs = row_stats<Keep, false>(x, static_cast<const T*>(nullptr), C, UnitScale<T>(), w, out);
     const double pscale = finish_row(r, static_cast<double>(rs.M) + log(rs.S), rs.S, rs_out);
-    if (want_grad)
-      for (int64_t c = 0, nch = ceil_div(C, chunk_len<T>()); c < nch; ++c) w.factor[c] = static_cast<T>(w.fac[c] * pscale);
+    if (!want_grad) return;
+    for (int64_t c = 0, nch = ceil_div(C, chunk_len<T>()); c < nch; ++c) {
+      w.factor[c] = static_cast<T>(w.fac[c] * pscale);
+      if (!Keep) w.ref[c] = exp_shift(w.ref[c]);  // what RecomputedExps adds to x
+    }
   };
 
   // Short rows (shortrows-inl.h): rows r to r + count - 1 of a block, their
@@ -248,11 +254,11 @@ void cross_entropy(const CrossEntropyArgs<T>& a) {
     }
   };
 
-  // The writer of row r's gradient: e = its kept exp values, factors = its
-  // chunk factors. Per-row values are copied into the lambdas, which outlive
+  // The writer of row r's gradient: e = its exp values (KeptExps or
+  // RecomputedExps), factors = its chunk factors. Per-row values are copied into the lambdas, which outlive
   // this call. Plain (index targets, no smoothing, no weights: the common
   // case) leaves out the tests of those per vector.
-  auto grad_writer = [&](auto stream, auto plain, const XentRowState& rs, const T* e, const T* factors, int64_t r) {
+  auto grad_writer = [&](auto stream, auto plain, const XentRowState& rs, const auto& e, const T* factors, int64_t r) {
     constexpr bool Plain = decltype(plain)::value;
     const T* q = a.probs ? a.probs + r * a.ldp : nullptr;
     const V a1 = set1(static_cast<T>(gs * (1.0 - eps))), vhit = set1(static_cast<T>(rs.hit));
@@ -272,13 +278,13 @@ void cross_entropy(const CrossEntropyArgs<T>& a) {
     };
     auto vec = [=](int64_t i, V f) {
       if (ign) return zero;
-      V v = Plain ? loadu(e + i) * f : grad(loadu(e + i), f, q ? loadu(q + i) : zero, wt ? loadu(wt + i) : zero);
+      V v = Plain ? e.vec(i) * f : grad(e.vec(i), f, q ? loadu(q + i) : zero, wt ? loadu(wt + i) : zero);
       if ((Plain || !q) && static_cast<uint64_t>(t - i) < static_cast<uint64_t>(V::N)) v = v - lane_is<T>(t - i) * vhit;
       return v;
     };
     auto one = [=](int64_t i, T f) {
       if (ign) return T(0);
-      V v = grad(set1(e[i]), set1(f), q ? set1(q[i]) : zero, wt ? set1(wt[i]) : zero);
+      V v = grad(set1(e.one(i)), set1(f), q ? set1(q[i]) : zero, wt ? set1(wt[i]) : zero);
       if ((Plain || !q) && i == t) v = v - vhit;
       return first(v);
     };
@@ -297,25 +303,33 @@ void cross_entropy(const CrossEntropyArgs<T>& a) {
         with_flag(st, [&](auto stream) {
           with_flag(!a.probs && eps == 0 && !wt, [&](auto plain) {
             block_rows_with([&](int slot, const ChunkArrays<T>& w, int k, int64_t r) {
-              return grad_writer(stream, plain, rstate[slot * V::N + k], w.exps + k * C, w.factor + k, r);
+              return grad_writer(stream, plain, rstate[slot * V::N + k], KeptExps<T>{w.exps + k * C}, w.factor + k, r);
             });
           });
         });
       }
     });
   } else if (want_grad) {
-    with_flag(st, [&](auto stream) {
-      with_flag(!a.probs && eps == 0 && !wt, [&](auto plain) {
-        pipelined_rows(rows, nt, a.x, a.ldx, row_loss, [&](int worker, int64_t r, int slot) {
-          const int si = slot_index(worker, slot);
-          return grad_writer(stream, plain, rstate[si], work[si].exps, work[si].factor, r);
+    with_flag(keep, [&](auto keep_flag) {
+      constexpr bool Keep = decltype(keep_flag)::value;
+      with_flag(st, [&](auto stream) {
+        with_flag(!a.probs && eps == 0 && !wt, [&](auto plain) {
+          pipelined_rows(
+              rows, nt, a.x, a.ldx,
+              [&](int worker, int64_t r, int slot, auto& out) FSM_HOT_LAMBDA { row_loss(keep_flag, worker, r, slot, out); },
+              [&](int worker, int64_t r, int slot) {
+                const ChunkArrays<T> w = work[slot_index(worker, slot)];
+                const XentRowState& rs = rstate[slot_index(worker, slot)];
+                if constexpr (Keep) return grad_writer(stream, plain, rs, KeptExps<T>{w.exps}, w.factor, r);
+                else return grad_writer(stream, plain, rs, recomputed_exps(a.x + r * a.ldx, UnitScale<T>(), w.ref), w.factor, r);
+              });
         });
       });
     });
   } else {
     parallel_for(rows, nt, [&](int worker, int64_t r) {
       NoWriter none;
-      row_loss(worker, r, 0, none);
+      row_loss(Flag<false>(), worker, r, 0, none);
     });
   }
 }
