@@ -69,14 +69,28 @@ inline void per_row_in_double(const ChunkArrays<T>& w, const F& f) {
   per_row_in_double<T>(w.csum, w.fac, f);
 }
 
+// Asks for the lines of an output row ahead of its stores, one request per
+// 512 bytes (the hardware prefetcher carries on from each). With the output
+// out of cache, 16384x128 float32, 2 threads, AMD EPYC Zen 4 (AVX-512):
+// softmax 0.52 -> 0.44-0.455 ms, log_softmax 0.475 -> 0.405-0.415; with it
+// in cache, no change (1 thread: 33.4-34.1 -> 32.8-33.0 ns a row). A
+// request per line slowed the in-cache case by a tenth.
+template <class T>
+FSM_HOT void prefetch_for_write(const T* y, int64_t n) {
+  const char* p = reinterpret_cast<const char*>(y);
+  for (int64_t off = 0; off < n * static_cast<int64_t>(sizeof(T)); off += 512) __builtin_prefetch(p + off, 1, 3);
+}
+
 // Row statistics of rows [0, rows) of x (row stride ldx), n <= short_row_max,
 // in blocks over nt threads. work: WorkArrays(2 * nt, block_shape(n, Keep)).
 // finish(slot, w, r, count): after block statistics, rows r to r + count - 1
 // in w = work[slot]. writer_for(slot, w, k, r): the output writer of row r,
-// row k of the block in w = work[slot].
+// row k of the block in w = work[slot]. y (row stride ldy): the rows those
+// writers fill, each prefetched a block ahead (null: no output).
 template <bool Keep, class T, class Sc, class Finish, class WriterFor>
 inline void block_rows(const T* x, int64_t ldx, int64_t rows, int64_t n, const Sc& scale, int nt,
-                       const WorkArrays<T>& work, const Finish& finish, const WriterFor& writer_for) {
+                       const WorkArrays<T>& work, const Finish& finish, const WriterFor& writer_for, const T* y,
+                       int64_t ldy) {
   using V = Vec<T>;
   constexpr int N = V::N;
   parallel_for(nt, nt, [&](int, int64_t worker_index) {
@@ -101,6 +115,7 @@ inline void block_rows(const T* x, int64_t ldx, int64_t rows, int64_t n, const S
       V sums[N];
       auto sum_row = [&](int k, auto& out) FSM_HOT_LAMBDA {
         const T* xr = x + row(b, k) * ldx;
+        if (y) prefetch_for_write(y + row(b, k) * ldy, n);
         ChunkMax<false, T> next;
         out.begin(0);
         sums[k] = chunk_exp_sum<Keep, false>(xr, static_cast<const T*>(nullptr), n, w.ref[k], scale,

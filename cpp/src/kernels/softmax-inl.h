@@ -146,7 +146,8 @@ void softmax_blocks(const SoftmaxArgs<T>& a, const Sc& scale, int nt) {
         [&](int, const ChunkArrays<T>& w, int k, int64_t r) {
           return log_softmax_writer<Stream>(a.y + r * a.ldy, a.x + r * a.ldx, n, scale, w.ref[k],
                                             static_cast<T>(w.fac[k]));
-        });
+        },
+        Stream ? nullptr : a.y, a.ldy);  // streamed rows skip the cache
   } else {
     const WorkArrays<T> work(2 * nt, block_shape<T>(n, true));
     block_rows<true>(
@@ -157,7 +158,8 @@ void softmax_blocks(const SoftmaxArgs<T>& a, const Sc& scale, int nt) {
         },
         [&](int, const ChunkArrays<T>& w, int k, int64_t r) {
           return softmax_writer<Stream>(a.y + r * a.ldy, n, KeptExps<T>{w.exps + k * n}, w.factor + k);
-        });
+        },
+        Stream ? nullptr : a.y, a.ldy);
   }
 }
 
@@ -267,7 +269,7 @@ void logsumexp_impl(const LogSumExpArgs<T>& a, const Sc& scale) {
           per_row_in_double(w, [](Vec<double> S) { return vlog(S); });
           for (int64_t k = 0; k < count; ++k) finish(r + k, w.ref[k], w.csum[k], w.fac[k]);
         },
-        [](int, const ChunkArrays<T>&, int, int64_t) { return NoWriter(); });
+        [](int, const ChunkArrays<T>&, int, int64_t) { return NoWriter(); }, static_cast<T*>(nullptr), 0);
     return;
   }
   const WorkArrays<T> work(nt, row_shape<T>(n, false));

@@ -295,7 +295,9 @@ void cross_entropy(const CrossEntropyArgs<T>& a) {
     with_flag(want_grad, [&](auto keep) {
       constexpr bool Keep = decltype(keep)::value;
       auto block_rows_with = [&](const auto& writer_for) {
-        block_rows<Keep>(a.x, a.ldx, rows, C, UnitScale<T>(), nt, work, block_loss, writer_for);
+        // the gradient rows, prefetched unless absent or streamed past the cache
+        block_rows<Keep>(a.x, a.ldx, rows, C, UnitScale<T>(), nt, work, block_loss, writer_for,
+                         Keep && !st ? a.grad : nullptr, a.ldg);
       };
       if constexpr (!Keep) {
         block_rows_with([](int, const ChunkArrays<T>&, int, int64_t) { return NoWriter(); });
