@@ -220,8 +220,8 @@ void cross_entropy(const CrossEntropyArgs<T>& a) {
 
   // Ordinary rows (pipeline-inl.h), their exp values kept for the gradient
   // (Keep) or computed again by its writer (RecomputedExps, keep_exps).
-  auto row_loss = [&](auto keep, int worker, int64_t r, int slot, auto& out) FSM_HOT_LAMBDA {
-    constexpr bool Keep = decltype(keep)::value;
+  auto row_loss = [&](auto keep_flag, int worker, int64_t r, int slot, auto& out) FSM_HOT_LAMBDA {
+    constexpr bool Keep = decltype(keep_flag)::value;
     XentRowState& rs_out = rstate[slot_index(worker, slot)];
     if (ignored(r)) {
       ignore_row(r, rs_out);
