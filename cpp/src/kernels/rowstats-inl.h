@@ -325,6 +325,17 @@ inline RecomputedExps<T, Sc> recomputed_exps(const T* x, const Sc& scale, const 
   return {x, scale, shifts};
 }
 
+// What a row writer multiplies chunk c's exp values by: fac[c] * scale
+// (softmax: 1/S; cross-entropy: its gradient's factor); and, when they are
+// computed again (not Keep), ref[c] becomes the shift RecomputedExps adds.
+template <bool Keep, class T>
+inline void writer_factors(const ChunkArrays<T>& w, int64_t nch, double scale) {
+  for (int64_t c = 0; c < nch; ++c) {
+    w.factor[c] = static_cast<T>(w.fac[c] * scale);
+    if (!Keep) w.ref[c] = exp_shift(w.ref[c]);
+  }
+}
+
 // Sum over a row of f(i) (a vector) in chunks: float chunk sums, added in
 // double, so the error does not grow with the row length; the chunks of
 // each kSegment piece are added first, then the pieces, as a row cut into

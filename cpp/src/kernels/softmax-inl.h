@@ -20,22 +20,33 @@
 
 // Statistics of rows cut into kSegment pieces (split_rows), the pieces
 // spread over the threads: each piece's chunks fill its part of the row's
-// arrays in `work` (WorkArrays(rows, row_shape(n, false))), then each row's
-// chunks are combined as a whole row's are (combine_chunks), so a row gives
-// the same bits cut or whole, whatever the thread count.
-template <bool HasB, class T, class Sc>
-inline void segmented_stats(const T* x, int64_t ldx, const T* b, int64_t ldb, int64_t rows, int64_t n,
-                            const Sc& scale, const WorkArrays<T>& work, RowStats<T>* out) {
-  const int64_t nseg = ceil_div(n, kSegment), items = rows * nseg, per_segment = kSegment / chunk_len<T>();
-  static_assert(kSegment % chunk_len<T>() == 0, "segments start on chunk boundaries");
-  parallel_for(items, threads_for(items, rows * n), [&](int, int64_t it) {
-    const int64_t r = it / nseg, k = it % nseg, off = k * kSegment;
-    NoWriter none;
-    row_chunks<false, HasB>(x + r * ldx + off, HasB ? b + r * ldb + off : nullptr, min64(kSegment, n - off), scale,
-                            work[r].from_chunk(k * per_segment), none);
-  });
-  for (int64_t r = 0; r < rows; ++r) out[r] = combine_chunks(work[r], ceil_div(n, chunk_len<T>()));
-}
+// chunk arrays (work[r]), then each row's chunks are combined as a whole
+// row's are (combine_chunks) into row[r], so a row gives the same bits cut
+// or whole, whatever the thread count.
+template <class T>
+struct SegmentedStats {
+  int64_t rows, n;
+  WorkArrays<T> work;
+  Buffer totals;
+  RowStats<T>* row;
+
+  SegmentedStats(int64_t rows_, int64_t n_)
+      : rows(rows_), n(n_), work(rows_, row_shape<T>(n_, false)),
+        totals(static_cast<size_t>(rows_) * sizeof(RowStats<T>)), row(totals.at<RowStats<T>>(0)) {}
+
+  template <bool HasB, class Sc>
+  void compute(const T* x, int64_t ldx, const T* b, int64_t ldb, const Sc& scale) {
+    const int64_t nseg = ceil_div(n, kSegment), items = rows * nseg, per_segment = kSegment / chunk_len<T>();
+    static_assert(kSegment % chunk_len<T>() == 0, "segments start on chunk boundaries");
+    parallel_for(items, threads_for(items, rows * n), [&](int, int64_t it) {
+      const int64_t r = it / nseg, k = it % nseg, off = k * kSegment;
+      NoWriter none;
+      row_chunks<false, HasB>(x + r * ldx + off, HasB ? b + r * ldb + off : nullptr, min64(kSegment, n - off), scale,
+                              work[r].from_chunk(k * per_segment), none);
+    });
+    for (int64_t r = 0; r < rows; ++r) row[r] = combine_chunks(work[r], ceil_div(n, chunk_len<T>()));
+  }
+};
 
 // The writer of one softmax row: y = e * f, e the row's exp values
 // (KeptExps or RecomputedExps) and f its chunk factors exp(m_c - M) / S.
@@ -56,18 +67,6 @@ inline auto log_softmax_writer(T* y, const T* x, int64_t n, const Sc& scale, T M
   };
   auto one = [=](int64_t i, T) { return first(scale(set1(x[i])) + vM - vlogS); };
   return chunk_writer<Stream>(y, n, static_cast<const T*>(nullptr), vec, one);
-}
-
-// What softmax's writers multiply chunk c by: exp(m_c - M) / S; and, when
-// the exp values are computed again (not Keep), ref[c] becomes the shift
-// that writer adds to x*s.
-template <bool Keep, class T>
-inline void softmax_factors(const ChunkArrays<T>& w, int64_t nch, double S) {
-  const double inv = 1.0 / S;
-  for (int64_t c = 0; c < nch; ++c) {
-    w.factor[c] = static_cast<T>(w.fac[c] * inv);
-    if (!Keep) w.ref[c] = exp_shift(w.ref[c]);
-  }
 }
 
 // Whether softmax keeps a row's exp values for its writer (two rows of them
@@ -122,7 +121,7 @@ void softmax_rows(const SoftmaxArgs<T>& a, const Sc& scale, int nt) {
             const ChunkArrays<T> w = work[slot_index(worker, slot)];
             const RowStats<T> rs = row_stats<Keep, false>(a.x + r * a.ldx, static_cast<const T*>(nullptr), n, scale,
                                                           w, out);
-            softmax_factors<Keep>(w, nch, rs.S);
+            writer_factors<Keep>(w, nch, 1.0 / rs.S);
           },
           [&](int worker, int64_t r, int slot) {
             const ChunkArrays<T> w = work[slot_index(worker, slot)];
@@ -188,12 +187,10 @@ void softmax_impl(const SoftmaxArgs<T>& a, const Sc& scale) {
   // the bits are those of whole rows.
   const int64_t nch = ceil_div(n, chunk_len<T>()), nseg = ceil_div(n, kSegment), items = rows * nseg;
   const int64_t per_segment = kSegment / chunk_len<T>();
-  const WorkArrays<T> work(rows, row_shape<T>(n, false));
-  Buffer totals(static_cast<size_t>(rows) * sizeof(RowStats<T>));
-  RowStats<T>* stats = totals.at<RowStats<T>>(0);
-  segmented_stats<false>(a.x, a.ldx, static_cast<const T*>(nullptr), 0, rows, n, scale, work, stats);
+  SegmentedStats<T> seg(rows, n);
+  seg.template compute<false>(a.x, a.ldx, static_cast<const T*>(nullptr), 0, scale);
   if (!a.log)
-    for (int64_t r = 0; r < rows; ++r) softmax_factors<false>(work[r], nch, stats[r].S);
+    for (int64_t r = 0; r < rows; ++r) writer_factors<false>(seg.work[r], nch, 1.0 / seg.row[r].S);
   with_flag(st, [&](auto stream) {
     constexpr bool Stream = decltype(stream)::value;
     parallel_for(items, threads_for(items, rows * n), [&](int, int64_t it) {
@@ -201,9 +198,9 @@ void softmax_impl(const SoftmaxArgs<T>& a, const Sc& scale) {
       const T* x = a.x + r * a.ldx + off;
       T* y = a.y + r * a.ldy + off;
       if (a.log) {
-        log_softmax_writer<Stream>(y, x, len, scale, stats[r].M, static_cast<T>(log(stats[r].S))).write_all();
+        log_softmax_writer<Stream>(y, x, len, scale, seg.row[r].M, static_cast<T>(log(seg.row[r].S))).write_all();
       } else {
-        const ChunkArrays<T> w = work[r].from_chunk(k * per_segment);
+        const ChunkArrays<T> w = seg.work[r].from_chunk(k * per_segment);
         softmax_writer<Stream>(y, len, recomputed_exps(x, scale, w.ref), w.factor).write_all();
       }
     });
@@ -249,11 +246,9 @@ void logsumexp_impl(const LogSumExpArgs<T>& a, const Sc& scale) {
     else logsumexp_finish(M, S, log_abs_S, a.out + r, sg);
   };
   if (split_rows(rows, n)) {
-    const WorkArrays<T> work(rows, row_shape<T>(n, false));
-    Buffer totals(static_cast<size_t>(rows) * sizeof(RowStats<T>));
-    RowStats<T>* stats = totals.at<RowStats<T>>(0);
-    segmented_stats<HasB>(a.x, a.ldx, a.b, a.ldb, rows, n, scale, work, stats);
-    for (int64_t r = 0; r < rows; ++r) finish(r, stats[r].M, stats[r].S, log(fabs(stats[r].S)));
+    SegmentedStats<T> seg(rows, n);
+    seg.template compute<HasB>(a.x, a.ldx, a.b, a.ldb, scale);
+    for (int64_t r = 0; r < rows; ++r) finish(r, seg.row[r].M, seg.row[r].S, log(fabs(seg.row[r].S)));
     return;
   }
   const int nt = threads_for(rows, rows * n);

@@ -232,11 +232,7 @@ void cross_entropy(const CrossEntropyArgs<T>& a) {
     const ChunkArrays<T> w = work[slot_index(worker, slot)];
     const RowStats<T> rs = row_stats<Keep, false>(x, static_cast<const T*>(nullptr), C, UnitScale<T>(), w, out);
     const double pscale = finish_row(r, static_cast<double>(rs.M) + log(rs.S), rs.S, rs_out);
-    if (!want_grad) return;
-    for (int64_t c = 0, nch = ceil_div(C, chunk_len<T>()); c < nch; ++c) {
-      w.factor[c] = static_cast<T>(w.fac[c] * pscale);
-      if (!Keep) w.ref[c] = exp_shift(w.ref[c]);  // what RecomputedExps adds to x
-    }
+    if (want_grad) writer_factors<Keep>(w, ceil_div(C, chunk_len<T>()), pscale);
   };
 
   // Short rows (shortrows-inl.h): rows r to r + count - 1 of a block, their
@@ -255,9 +251,10 @@ void cross_entropy(const CrossEntropyArgs<T>& a) {
   };
 
   // The writer of row r's gradient: e = its exp values (KeptExps or
-  // RecomputedExps), factors = its chunk factors. Per-row values are copied into the lambdas, which outlive
-  // this call. Plain (index targets, no smoothing, no weights: the common
-  // case) leaves out the tests of those per vector.
+  // RecomputedExps), factors = its chunk factors. Per-row values are copied
+  // into the lambdas, which outlive this call. Plain (index targets, no
+  // smoothing, no weights: the common case) leaves out the tests of those
+  // per vector.
   auto grad_writer = [&](auto stream, auto plain, const XentRowState& rs, const auto& e, const T* factors, int64_t r) {
     constexpr bool Plain = decltype(plain)::value;
     const T* q = a.probs ? a.probs + r * a.ldp : nullptr;
