@@ -1,0 +1,33 @@
+"""Results stay bitwise what tests/bitwise/golden.json recorded (see
+tests/bitwise_sweep.py), at 1, 2 and 3 threads, at every SIMD level (the
+numeric marker re-runs this under each level the CPU supports)."""
+import pytest
+
+import fastsoftmax as fs
+from fastsoftmax import _core
+
+import bitwise_sweep
+
+
+@pytest.fixture(scope="module")
+def recorded():
+    golden = bitwise_sweep.load_golden().get(_core.simd_level())
+    if golden is None:
+        pytest.skip(f"tests/bitwise/golden.json has no digests for the {_core.simd_level()} level")
+    return golden
+
+
+@pytest.mark.numeric
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_results_are_bitwise_those_recorded(threads, recorded, restore_threads):
+    got = bitwise_sweep.digests(threads)
+    assert set(got) == set(recorded), "the sweep's cases differ from those recorded: rewrite golden.json"
+    changed = sorted(name for name in got if got[name] != recorded[name])
+    assert not changed, f"{len(changed)} of {len(got)} calls changed at {threads} threads: {changed[:20]}"
+
+
+def test_every_public_function_is_in_the_sweep():
+    names = set(bitwise_sweep.all_cases())
+    for name in ("softmax", "log_softmax", "logsumexp", "softmax_backward", "log_softmax_backward"):
+        assert any(n.startswith(name + "-") for n in names), name
+    assert any(n.startswith("xent-") for n in names) and any(n.startswith("bce-") for n in names)
