@@ -10,6 +10,9 @@
 #include <stdexcept>
 #include <string>
 
+#include "fastsoftmax/dispatch.h"
+#include "fastsoftmax/threads.h"
+
 namespace fastsoftmax {
 namespace py = pybind11;
 
@@ -77,6 +80,19 @@ auto by_dtype(const py::array& a, const char* name, F&& f) {
   if (has_dtype<float>(a)) return f(float{});
   if (has_dtype<double>(a)) return f(double{});
   throw py::type_error(std::string(name) + ": expected float32 or float64, got " + std::string(py::str(a.dtype())));
+}
+
+// The context every kernel call gets: the thread count set now.
+inline Context current_context() { return Context{get_num_threads()}; }
+
+// Runs the registry's kernel `op` (a KernelTable slot: FSM_ROW_KERNELS) on
+// arguments of either dtype, with the GIL released.
+template <template <class> class Args, class T>
+void run_kernel(TypedKernel<Args> KernelTable::*op, const Args<T>& a) {
+  const Context ctx = current_context();
+  const TypedKernel<Args>& kernel = kernels().*op;
+  py::gil_scoped_release nogil;
+  kernel(ctx, a);
 }
 
 void bind_softmax(py::module_& m);

@@ -1,6 +1,5 @@
 // softmax, log_softmax, logsumexp and their backward passes.
 #include "arrays.h"
-#include "fastsoftmax/dispatch.h"
 
 namespace fastsoftmax {
 
@@ -12,9 +11,7 @@ void softmax_rows(const py::array& x, const py::array& out, double inv_temp, boo
     using T = decltype(tag);
     const Rows<T> xr = rows_of<T>(x, "x", false), yr = rows_of<T>(out, "out", true);
     SoftmaxArgs<T> a{xr.data, xr.ld, yr.data, yr.ld, xr.rows, xr.n, static_cast<T>(inv_temp), log};
-    const auto& k = kernels();
-    py::gil_scoped_release nogil;
-    if constexpr (sizeof(T) == 4) k.softmax_f32(a); else k.softmax_f64(a);
+    run_kernel(&KernelTable::softmax, a);
   });
 }
 
@@ -32,9 +29,7 @@ void logsumexp_rows(const py::array& x, const py::object& b, const py::array& ou
     T* o = vector_of<T>(out, "out", xr.rows, true);
     T* sg = sign.is_none() ? nullptr : vector_of<T>(sign.cast<py::array>(), "sign", xr.rows, true);
     LogSumExpArgs<T> a{xr.data, xr.ld, br.data, br.ld, o, sg, xr.rows, xr.n, static_cast<T>(inv_temp)};
-    const auto& k = kernels();
-    py::gil_scoped_release nogil;
-    if constexpr (sizeof(T) == 4) k.logsumexp_f32(a); else k.logsumexp_f64(a);
+    run_kernel(&KernelTable::logsumexp, a);
   });
 }
 
@@ -45,9 +40,7 @@ void softmax_backward_rows(const py::array& g, const py::array& y, const py::arr
     using T = decltype(tag);
     const Rows<T> gr = rows_of<T>(g, "grad", false), yr = rows_of<T>(y, "y", false), dr = rows_of<T>(out, "out", true);
     SoftmaxBackwardArgs<T> a{gr.data, gr.ld, yr.data, yr.ld, dr.data, dr.ld, gr.rows, gr.n, static_cast<T>(inv_temp), log};
-    const auto& k = kernels();
-    py::gil_scoped_release nogil;
-    if constexpr (sizeof(T) == 4) k.softmax_backward_f32(a); else k.softmax_backward_f64(a);
+    run_kernel(&KernelTable::softmax_backward, a);
   });
 }
 

@@ -1,7 +1,5 @@
 // Configuration (threads, SIMD level) and the benchmark floors.
 #include "arrays.h"
-#include "fastsoftmax/dispatch.h"
-#include "fastsoftmax/threads.h"
 
 namespace fastsoftmax {
 
@@ -15,8 +13,9 @@ void exp_elementwise(const py::array& x, const py::array& out) {
     const T* xp = vector_of<T>(x, "x", n, false);
     T* yp = vector_of<T>(out, "out", n, true);
     const auto& k = kernels();
+    const Context ctx = current_context();
     py::gil_scoped_release nogil;
-    if constexpr (sizeof(T) == 4) k.exp_f32(xp, yp, n); else k.exp_f64(xp, yp, n);
+    if constexpr (sizeof(T) == 4) k.exp_f32(ctx, xp, yp, n); else k.exp_f64(ctx, xp, yp, n);
   });
 }
 
@@ -37,8 +36,9 @@ double exp_sum(const py::array& x) {
     const T* p = static_cast<const T*>(x.data());
     const int64_t n = x.size();
     const auto& k = kernels();
+    const Context ctx = current_context();
     py::gil_scoped_release nogil;
-    if constexpr (sizeof(T) == 4) return k.exp_sum_f32(p, n); else return k.exp_sum_f64(p, n);
+    if constexpr (sizeof(T) == 4) return k.exp_sum_f32(ctx, p, n); else return k.exp_sum_f64(ctx, p, n);
   });
 }
 
@@ -51,8 +51,9 @@ void parallel_copy(const py::array& src, const py::array& dst) {
   void* d = const_cast<void*>(dst.data());
   const int64_t bytes = src.nbytes();
   const auto& k = kernels();
+  const Context ctx = current_context();
   py::gil_scoped_release nogil;
-  k.copy(d, s, bytes);
+  k.copy(ctx, d, s, bytes);
 }
 
 void set_threads(int n) {

@@ -1,6 +1,5 @@
 // cross_entropy and binary_cross_entropy_with_logits.
 #include "arrays.h"
-#include "fastsoftmax/dispatch.h"
 
 namespace fastsoftmax {
 
@@ -29,8 +28,12 @@ void cross_entropy_rows(const py::array& x, const py::object& target, const py::
     if (!target.is_none()) {
       const py::array t = target.cast<py::array>();
       a.target = vector_of<int64_t>(t, "target", xr.rows, false);
-      if (kernels().scan_labels(a.target, xr.rows, xr.n, ignore_index).bad >= 0)
-        throw py::index_error("target: label out of range");
+      LabelCheck check;
+      {
+        py::gil_scoped_release nogil;
+        check = kernels().scan_labels(a.target, xr.rows, xr.n, ignore_index);
+      }
+      if (check.bad >= 0) throw py::index_error("target: label out of range");
     } else if (!probs.is_none()) {
       const py::array p = probs.cast<py::array>();
       same_shape(x, "logits", p, "target");
@@ -51,9 +54,7 @@ void cross_entropy_rows(const py::array& x, const py::object& target, const py::
       const Rows<T> gr = rows_of<T>(g, "grad_out", true);
       a.grad = gr.data; a.ldg = gr.ld;
     }
-    const auto& k = kernels();
-    py::gil_scoped_release nogil;
-    if constexpr (sizeof(T) == 4) k.cross_entropy_f32(a); else k.cross_entropy_f64(a);
+    run_kernel(&KernelTable::cross_entropy, a);
   });
 }
 
@@ -95,9 +96,7 @@ void bce_rows(const py::array& x, const py::array& t, const py::object& weight, 
       const Rows<T> gr = rows_of<T>(g, "grad_out", true);
       a.grad = gr.data; a.ldgr = gr.ld;
     }
-    const auto& k = kernels();
-    py::gil_scoped_release nogil;
-    if constexpr (sizeof(T) == 4) k.bce_f32(a); else k.bce_f64(a);
+    run_kernel(&KernelTable::bce, a);
   });
 }
 

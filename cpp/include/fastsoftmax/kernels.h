@@ -10,6 +10,11 @@
 
 namespace fastsoftmax {
 
+// What a kernel runs with, given by its caller: no kernel reads a global.
+struct Context {
+  int threads = 1;  // OpenMP threads it may use (>= 1)
+};
+
 // softmax / log_softmax of each row of x, scaled by 1/temperature.
 template <class T>
 struct SoftmaxArgs {
@@ -83,29 +88,44 @@ struct LabelCheck {
   int64_t valid;  // indices that are not ignore_index, counted up to `bad`'s block
 };
 
+// The registry of kernels over a row block: one line each (name, argument
+// struct). A line yields the KernelTable slot `name` (its float32 and
+// float64 instances), the entry of every per-ISA table (cpu/isa-inl.h) and
+// the binding's dtype dispatch (bindings/arrays.h: run_kernel). The kernel
+// itself is `template <class T> void name(const Context&, const Args<T>&)`
+// in its header under cpp/src/kernels/.
+#define FSM_ROW_KERNELS(X)                 \
+  X(softmax, SoftmaxArgs)                  \
+  X(logsumexp, LogSumExpArgs)              \
+  X(softmax_backward, SoftmaxBackwardArgs) \
+  X(cross_entropy, CrossEntropyArgs)       \
+  X(bce, BceArgs)
+
+// A kernel's float32 and float64 instances, called by the type of its arguments.
+template <template <class> class Args>
+struct TypedKernel {
+  void (*f32)(const Context&, const Args<float>&);
+  void (*f64)(const Context&, const Args<double>&);
+  void operator()(const Context& c, const Args<float>& a) const { f32(c, a); }
+  void operator()(const Context& c, const Args<double>& a) const { f64(c, a); }
+};
+
 // One table of kernels per instruction set (cpp/src/cpu/<isa>.cc).
 struct KernelTable {
   const char* name;
-  void (*softmax_f32)(const SoftmaxArgs<float>&);
-  void (*softmax_f64)(const SoftmaxArgs<double>&);
-  void (*logsumexp_f32)(const LogSumExpArgs<float>&);
-  void (*logsumexp_f64)(const LogSumExpArgs<double>&);
-  void (*softmax_backward_f32)(const SoftmaxBackwardArgs<float>&);
-  void (*softmax_backward_f64)(const SoftmaxBackwardArgs<double>&);
-  void (*cross_entropy_f32)(const CrossEntropyArgs<float>&);
-  void (*cross_entropy_f64)(const CrossEntropyArgs<double>&);
-  void (*bce_f32)(const BceArgs<float>&);
-  void (*bce_f64)(const BceArgs<double>&);
+#define FSM_SLOT(op, Args) TypedKernel<Args> op;
+  FSM_ROW_KERNELS(FSM_SLOT)
+#undef FSM_SLOT
   LabelCheck (*scan_labels)(const int64_t* t, int64_t n, int64_t C, int64_t ignore_index);
   // Element-wise vectorised exp and log (for the accuracy tests) and the two floors
   // the benchmarks compare against: an exp-and-sum pass with no output, and a
   // parallel copy of the same bytes.
-  void (*exp_f32)(const float* x, float* y, int64_t n);
-  void (*exp_f64)(const double* x, double* y, int64_t n);
+  void (*exp_f32)(const Context&, const float* x, float* y, int64_t n);
+  void (*exp_f64)(const Context&, const double* x, double* y, int64_t n);
   void (*log_f64)(const double* x, double* y, int64_t n);
-  double (*exp_sum_f32)(const float* x, int64_t n);
-  double (*exp_sum_f64)(const double* x, int64_t n);
-  void (*copy)(void* dst, const void* src, int64_t bytes);
+  double (*exp_sum_f32)(const Context&, const float* x, int64_t n);
+  double (*exp_sum_f64)(const Context&, const double* x, int64_t n);
+  void (*copy)(const Context&, void* dst, const void* src, int64_t bytes);
 };
 
 }  // namespace fastsoftmax

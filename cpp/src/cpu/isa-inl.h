@@ -18,20 +18,24 @@
 #endif
 
 #include "fastsoftmax/kernels.h"
-#include "fastsoftmax/threads.h"
 
 namespace fastsoftmax {
 namespace FSM_NS {
 
 #include "kernels/simd-inl.h"
+#include "kernels/lanes-inl.h"
 #include "kernels/exp-inl.h"
 #include "kernels/log-inl.h"
 #include "kernels/parallel-inl.h"
-#include "kernels/pipeline-inl.h"
+#include "kernels/writer-inl.h"
+#include "kernels/sums-inl.h"
 #include "kernels/rowstats-inl.h"
+#include "kernels/pipeline-inl.h"
 #include "kernels/shortrows-inl.h"
 #include "kernels/tinyrows-inl.h"
+#include "kernels/engine-inl.h"
 #include "kernels/softmax-inl.h"
+#include "kernels/logsumexp-inl.h"
 #include "kernels/backward-inl.h"
 #include "kernels/labels-inl.h"
 #include "kernels/xent-inl.h"
@@ -39,19 +43,17 @@ namespace FSM_NS {
 #include "kernels/floors-inl.h"
 
 const KernelTable& table() {
+#define FSM_ENTRY(op, Args) {op<float>, op<double>},
   static const KernelTable t = {
       FSM_NAME,
-      softmax<float>, softmax<double>,
-      logsumexp<float>, logsumexp<double>,
-      softmax_backward<float>, softmax_backward<double>,
-      cross_entropy<float>, cross_entropy<double>,
-      bce<float>, bce<double>,
+      FSM_ROW_KERNELS(FSM_ENTRY)
       scan_labels,
       exp_array<float>, exp_array<double>,
       log_array,
       exp_sum<float>, exp_sum<double>,
       parallel_copy,
   };
+#undef FSM_ENTRY
   return t;
 }
 

@@ -4,11 +4,10 @@
 // Each row is read twice (the sum, then the write) and written once.
 // log_softmax's rows longer than kShortRowBytes are pipelined like the
 // forward pass (pipeline-inl.h): row r-1's dx, with its exp, is written
-// inside the sum loop of row r, so that work overlaps row r's reads
-// (4096x32000 float32, 2 threads, AMD EPYC Zen 4: 1.97-2.15x the copy ->
-// 1.54-1.65x). softmax's write has no exp to hide, and the same pipeline
-// made it slower (1.35x the copy -> 1.6x), so its rows are summed, then
-// written, as are log_softmax's rows over kPipelinedBackwardBytes. Long
+// inside the sum loop of row r, so that work overlaps row r's reads.
+// softmax's write has no exp to hide, and the same pipeline made it slower,
+// so its rows are summed, then written, as are log_softmax's rows over
+// kPipelinedBackwardBytes. Long
 // rows that would leave threads idle (split_rows) are cut into segments
 // spread over the threads: partial sums per segment, added in segment
 // order as a whole row's are (chunked_sum), then the writes per segment.
@@ -56,14 +55,14 @@ inline auto backward_writer(const T* g, const T* y, T* dx, int64_t n, T sum, T s
 constexpr int64_t kPipelinedBackwardBytes = int64_t(256) << 10;
 
 template <bool Log, class T>
-void backward_impl(const SoftmaxBackwardArgs<T>& a) {
+void backward_impl(const Context& ctx, const SoftmaxBackwardArgs<T>& a) {
   const int64_t rows = a.rows, n = a.n;
   const bool st = stream_output(a.dx, a.lddx, rows, n);
   auto g_row = [&](int64_t r) { return a.g + r * a.ldg; };
   auto y_row = [&](int64_t r) { return a.y + r * a.ldy; };
   auto dx_row = [&](int64_t r) { return a.dx + r * a.lddx; };
-  if (!split_rows(rows, n)) {
-    const int nt = threads_for(rows, rows * n);
+  if (!split_rows(ctx, rows, n)) {
+    const int nt = threads_for(ctx, rows, rows * n);
     const int64_t row_bytes = n * static_cast<int64_t>(sizeof(T));
     if (!Log || row_bytes <= kShortRowBytes || row_bytes > kPipelinedBackwardBytes) {
       parallel_for(rows, nt, [&](int, int64_t r) {
@@ -89,11 +88,11 @@ void backward_impl(const SoftmaxBackwardArgs<T>& a) {
   }
   Buffer row_sums(static_cast<size_t>(rows) * sizeof(double));
   double* sums = row_sums.at<double>(0);
-  piecewise_row_sums(rows, n, true, rows * n, sums, [&](int64_t r, int64_t lo, int64_t len) {
+  piecewise_row_sums(ctx, rows, n, true, rows * n, sums, [&](int64_t r, int64_t lo, int64_t len) {
     return backward_sum<Log>(g_row(r) + lo, y_row(r) + lo, len);
   });
   const int64_t nseg = ceil_div(n, kSegment), items = rows * nseg;
-  parallel_for(items, threads_for(items, rows * n), [&](int, int64_t it) {
+  parallel_for(items, threads_for(ctx, items, rows * n), [&](int, int64_t it) {
     const int64_t r = it / nseg, off = (it % nseg) * kSegment;
     backward_write<Log>(st, g_row(r) + off, y_row(r) + off, dx_row(r) + off, min64(kSegment, n - off),
                         static_cast<T>(sums[r]), a.inv_temp);
@@ -101,7 +100,7 @@ void backward_impl(const SoftmaxBackwardArgs<T>& a) {
 }
 
 template <class T>
-void softmax_backward(const SoftmaxBackwardArgs<T>& a) {
+void softmax_backward(const Context& ctx, const SoftmaxBackwardArgs<T>& a) {
   if (a.rows <= 0 || a.n <= 0) return;
-  with_flag(a.log, [&](auto log) { backward_impl<decltype(log)::value>(a); });
+  with_flag(a.log, [&](auto log) { backward_impl<decltype(log)::value>(ctx, a); });
 }

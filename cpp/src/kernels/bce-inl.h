@@ -63,8 +63,8 @@ inline double bce_piece(const BceArgs<T>& a, int64_t r, int64_t lo, int64_t hi) 
 }
 
 template <class T>
-void bce(const BceArgs<T>& a) {
+void bce(const Context& ctx, const BceArgs<T>& a) {
   if (a.rows <= 0) return;
-  piecewise_row_sums(a.rows, a.n, a.n > kSegment, a.rows * a.n * 8, a.row_loss,
+  piecewise_row_sums(ctx, a.rows, a.n, a.n > kSegment, a.rows * a.n * 8, a.row_loss,
                      [&](int64_t r, int64_t lo, int64_t len) { return bce_piece(a, r, lo, lo + len); });
 }

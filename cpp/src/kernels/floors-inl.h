@@ -4,9 +4,9 @@
 #pragma once
 
 template <class T>
-void exp_array(const T* x, T* y, int64_t n) {
+void exp_array(const Context& ctx, const T* x, T* y, int64_t n) {
   constexpr int64_t N = Vec<T>::N;
-  parallel_for(ceil_div(n, kSegment), threads_for(ceil_div(n, kSegment), n), [&](int, int64_t k) {
+  parallel_for(ceil_div(n, kSegment), threads_for(ctx, ceil_div(n, kSegment), n), [&](int, int64_t k) {
     const int64_t off = k * kSegment, len = min64(kSegment, n - off);
     int64_t i = 0;
     for (; i + N <= len; i += N) storeu(y + off + i, vexp(loadu(x + off + i)));
@@ -22,13 +22,13 @@ inline void log_array(const double* x, double* y, int64_t n) {
 }
 
 template <class T>
-double exp_sum(const T* x, int64_t n) {
+double exp_sum(const Context& ctx, const T* x, int64_t n) {
   using V = Vec<T>;
   constexpr int64_t N = V::N;
   const int64_t blocks = ceil_div(n, kSegment);
   Buffer parts(static_cast<size_t>(blocks) * sizeof(double));
   double* p = parts.at<double>(0);
-  parallel_for(blocks, threads_for(blocks, n), [&](int, int64_t k) {
+  parallel_for(blocks, threads_for(ctx, blocks, n), [&](int, int64_t k) {
     const int64_t off = k * kSegment, len = min64(kSegment, n - off);
     V s0 = set1(T(0)), s1 = s0, s2 = s0, s3 = s0;
     int64_t i = 0;
@@ -46,10 +46,10 @@ double exp_sum(const T* x, int64_t n) {
   return total;
 }
 
-inline void parallel_copy(void* dst, const void* src, int64_t bytes) {
+inline void parallel_copy(const Context& ctx, void* dst, const void* src, int64_t bytes) {
   const int64_t block = int64_t(1) << 20;
   const int64_t blocks = ceil_div(bytes, block);
-  const int nt = threads_for(blocks, bytes / 4);
+  const int nt = threads_for(ctx, blocks, bytes / 4);
   // one contiguous range per thread, as a hand-written parallel copy would do
   const int64_t per = ceil_div(blocks, nt) * block;
   parallel_for(nt, nt, [&](int, int64_t k) {

@@ -145,20 +145,14 @@ struct ChunkMax {
   FSM_HOT T value() const { return hmax(m); }
 };
 
-// Locality hint of the prefetches of the chunk ahead. On AVX-512 the loop
-// takes 4 lines a step, and a hint to L2 only (prefetcht2) beats one to L1:
-// AMD EPYC Zen 4, 2 threads, 4096x32000 float32: softmax 27.5 -> 18.4-21 ms,
-// log_softmax 24 -> 15-20, cross_entropy 8192x32000 with gradient 55 -> 35;
-// Intel Xeon (Emerald Rapids): the same within noise. On AVX2 (both CPUs)
-// the L1 hint is as fast or faster (logsumexp on Zen 4: 16.9 against 20.4
-// ms), so it stays there.
+// Locality hint of the prefetches of the chunk ahead: to L2 only on
+// AVX-512, whose loop takes 4 lines a step, and to L1 on AVX2, where the
+// L2 hint measured slower.
 constexpr int kPrefetchLocality = FSM_SIMD_LEVEL == 3 ? 1 : 3;
 
 // A row writer that reads x again (log_softmax, softmax recomputing its exp
-// values) prefetches it two chunks ahead on AVX-512, where that helps long
-// rows that have left L2 (Zen 4, 2 threads: log_softmax 512x131072 15.5 ->
-// 13.4 ms, softmax 64x10^6 recomputing 13.7-15.9 -> 11.6-11.8); on AVX2 it
-// slowed log_softmax 4096x32000 (23.8 -> 25.6 ms).
+// values) prefetches it two chunks ahead on AVX-512, for long rows that
+// have left L2; on AVX2 it measured slower.
 template <class T>
 FSM_HOT void prefetch_reread(const T* p) {
   if (FSM_SIMD_LEVEL == 3) __builtin_prefetch(p + 2 * chunk_len<T>(), 0, kPrefetchLocality);
@@ -333,78 +327,5 @@ inline void writer_factors(const ChunkArrays<T>& w, int64_t nch, double scale) {
   for (int64_t c = 0; c < nch; ++c) {
     w.factor[c] = static_cast<T>(w.fac[c] * scale);
     if (!Keep) w.ref[c] = exp_shift(w.ref[c]);
-  }
-}
-
-// Sum over a row of f(i) (a vector) in chunks: float chunk sums, added in
-// double, so the error does not grow with the row length; the chunks of
-// each kSegment piece are added first, then the pieces, as a row cut into
-// pieces adds them (piecewise_row_sums), so the bits are the same either
-// way. During chunk c `out` writes its chunk c (a pending row's output,
-// pipeline-inl.h), four vectors a step; the order of the sum is the same
-// with any writer.
-template <class T, class F, class Writer>
-FSM_HOT double chunked_sum(int64_t n, const F& f, Writer& out) {
-  using V = Vec<T>;
-  constexpr int64_t N = V::N, CH = chunk_len<T>();
-  static_assert(kSegment % CH == 0, "pieces end on chunk boundaries");
-  double total = 0.0, piece = 0.0;
-  for (int64_t off = 0, c = 0; off < n; off += CH, ++c) {
-    const int64_t len = min64(CH, n - off);
-    out.begin(c);
-    V s0 = set1(T(0)), s1 = s0;
-    int64_t i = 0;
-    for (; i + 4 * N <= len; i += 4 * N) {
-      s0 = s0 + f(off + i, N);
-      s1 = s1 + f(off + i + N, N);
-      s0 = s0 + f(off + i + 2 * N, N);
-      s1 = s1 + f(off + i + 3 * N, N);
-      out.step();
-    }
-    for (; i + 2 * N <= len; i += 2 * N) {
-      s0 = s0 + f(off + i, N);
-      s1 = s1 + f(off + i + N, N);
-    }
-    for (; i < len; i += N) s0 = s0 + f(off + i, len - i);
-    out.finish();
-    piece += hsum(s0 + s1);
-    if ((off + len) % kSegment == 0 || off + len == n) {
-      total += piece;
-      piece = 0.0;
-    }
-  }
-  return total;
-}
-
-template <class T, class F>
-inline double chunked_sum(int64_t n, const F& f) {
-  NoWriter none;
-  return chunked_sum<T>(n, f, none);
-}
-
-template <class T>
-inline Vec<T> load_n(const T* p, int64_t left) {
-  return left >= Vec<T>::N ? loadu(p) : load_partial(p, left, T(0));
-}
-
-// y[0, len) = the first len lanes of v. A masked store (vmaskmovps) costs
-// about as much as the rest of a row's work on AMD Zen 3, so a partial
-// vector goes out in pieces of N/2, N/4, ... lanes, each a fixed-size copy
-// (one move; a loop of len scalars became a call to memmove).
-template <class T>
-FSM_HOT void store_lanes(T* y, int64_t len, Vec<T> v) {
-  constexpr int64_t N = Vec<T>::N;
-  if (len >= N) {
-    storeu(y, v);
-    return;
-  }
-  alignas(64) T lanes[N];
-  storeu(lanes, v);
-  int64_t i = 0;
-  for (int64_t piece = N / 2; piece > 0; piece /= 2) {
-    if (len & piece) {
-      memcpy(y + i, lanes + i, static_cast<size_t>(piece) * sizeof(T));
-      i += piece;
-    }
   }
 }

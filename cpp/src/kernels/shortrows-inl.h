@@ -9,10 +9,7 @@
 //    block b+2 and writes row k of block b-1's output. That writer never
 //    rotates its range (ChunkWriter::dodge): each group's stores follow
 //    its own loads, and a rotated half row put the stores just before the
-//    next group's loads at the same offset modulo 4 KB, as NumPy's fresh
-//    arrays are (AMD EPYC Zen 4, AVX-512, 1 thread, ns a row with n = 128:
-//    softmax 37.8 -> 32.1, log_softmax 39.1 -> 33.8; the writer with no
-//    rotation to test is also simpler, 34.6 -> 32.4 at other offsets);
+//    next group's loads at the same offset modulo 4 KB;
 //  - the N maxima and N sums of a block are reduced together (hmax_each,
 //    hsum_each), and 1/S or log S comes from one vector operation in double
 //    for the N rows (log-inl.h).
@@ -24,8 +21,7 @@
 
 // Rows at most this long go in blocks: one chunk (so the float sums keep
 // row_stats' bound) and at most 2 KB (a block's kept exp values, N rows, at
-// most 16 KB on AVX2). On AVX2 blocks beat row_stats at every length up to
-// 1000 floats measured; at 512 and beyond the gain is under 10 %.
+// most 16 KB on AVX2); beyond that the gain over row_stats fades.
 template <class T>
 constexpr int64_t short_row_max() {
   return min64(chunk_len<T>(), kShortRowBytes / static_cast<int64_t>(sizeof(T)));
@@ -40,29 +36,6 @@ inline WorkShape block_shape(int64_t n, bool keep) {
   return {Vec<T>::N, keep ? Vec<T>::N * n : 0};
 }
 
-// out[k] = lane k of v, in double.
-template <class T>
-inline void lanes_to_double(Vec<T> v, double* out) {
-  alignas(64) T lanes[Vec<T>::N];
-  storeu(lanes, v);
-  for (int k = 0; k < Vec<T>::N; ++k) out[k] = lanes[k];
-}
-
-// The vector whose lane k is d[k] rounded to T (lanes_to_double reversed).
-template <class T>
-inline Vec<T> lanes_from_double(const double* d) {
-  alignas(64) T lanes[Vec<T>::N];
-  for (int k = 0; k < Vec<T>::N; ++k) lanes[k] = static_cast<T>(d[k]);
-  return loadu(lanes);
-}
-
-// out[k] = f(in[k]) for the N rows of a block (N = Vec<T>::N), f on vectors
-// of doubles: 1/S or log S for N rows at once.
-template <class T, class F>
-inline void per_row_in_double(const double* in, double* out, const F& f) {
-  for (int64_t k = 0; k < Vec<T>::N; k += Vec<double>::N) storeu(out + k, f(loadu(in + k)));
-}
-
 // The same from a block's sums (csum) into fac.
 template <class T, class F>
 inline void per_row_in_double(const ChunkArrays<T>& w, const F& f) {
@@ -70,11 +43,8 @@ inline void per_row_in_double(const ChunkArrays<T>& w, const F& f) {
 }
 
 // Asks for the lines of an output row ahead of its stores, one request per
-// 512 bytes (the hardware prefetcher carries on from each). With the output
-// out of cache, 16384x128 float32, 2 threads, AMD EPYC Zen 4 (AVX-512):
-// softmax 0.52 -> 0.44-0.455 ms, log_softmax 0.475 -> 0.405-0.415; with it
-// in cache, no change (1 thread: 33.4-34.1 -> 32.8-33.0 ns a row). A
-// request per line slowed the in-cache case by a tenth.
+// 512 bytes (the hardware prefetcher carries on from each; a request per
+// line costs more than it saves when the output is in cache).
 template <class T>
 FSM_HOT void prefetch_for_write(const T* y, int64_t n) {
   const char* p = reinterpret_cast<const char*>(y);

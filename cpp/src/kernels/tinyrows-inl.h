@@ -73,33 +73,3 @@ inline void tiny_blocks(int64_t rows, int nt, const Block& block) {
     for (int64_t b = r0; b < r1; b += N) block(b, min64(N, r1 - b), r1 - 1);
   });
 }
-
-enum class TinyOutput { kSoftmax, kLogSoftmax, kLogSumExp };
-
-// Rows [0, rows) of x (n <= tiny_row_max) over nt threads. Softmax and
-// log_softmax write y; logsumexp calls finish(r, M, S, log S) per row.
-template <TinyOutput Out, class T, class Sc, class Finish>
-inline void tiny_rows(const T* x, int64_t ldx, T* y, int64_t ldy, int64_t rows, int64_t n, const Sc& scale,
-                      int nt, const Finish& finish) {
-  using V = Vec<T>;
-  constexpr int N = V::N;
-  tiny_blocks<T>(rows, nt, [&](int64_t b, int64_t count, int64_t last) {
-    TinyTile<T> tile;
-    tile.load(x, ldx, b, last, n);
-    tile.template stats<Out == TinyOutput::kSoftmax>(n, scale);
-    alignas(64) double Sd[N], d[N];
-    lanes_to_double(tile.S, Sd);
-    if (Out == TinyOutput::kSoftmax) per_row_in_double<T>(Sd, d, [](Vec<double> s) { return set1(1.0) / s; });
-    else per_row_in_double<T>(Sd, d, [](Vec<double> s) { return vlog(s); });
-    if (Out == TinyOutput::kLogSumExp) {
-      alignas(64) T Ms[N];
-      storeu(Ms, tile.M);
-      for (int64_t k = 0; k < count; ++k) finish(b + k, Ms[k], Sd[k], d[k]);
-      return;
-    }
-    const V f = lanes_from_double<T>(d);  // 1/S or log S
-    for (int64_t j = 0; j < n; ++j)
-      tile.col[j] = Out == TinyOutput::kSoftmax ? tile.col[j] * f : (tile.col[j] + tile.neg_M) - f;
-    tile.store(y, ldy, b, count, n);
-  });
-}

@@ -1,0 +1,78 @@
+// logsumexp over rows: a policy of the row engine with no output rows.
+//
+//   logsumexp(x) = M + log|S|,  S = sum_i b_i exp(x_i s - M)
+// with M, S from row_stats (b == 0 drops an element, as in SciPy), and
+// sign(S) when asked for. A row holding +inf follows SciPy's rule
+// (logsumexp_inf_row).
+#pragma once
+
+// M + log|S| (log_abs_S given) and sign(S); a negative sum is NaN unless its
+// sign is asked for.
+template <class T>
+inline void logsumexp_finish(T M, double S, double log_abs_S, T* out, T* sign) {
+  const double sg = S > 0 ? 1.0 : (S < 0 ? -1.0 : (S == 0 ? 0.0 : S));
+  double v = static_cast<double>(M) + log_abs_S;
+  if (!sign && sg < 0) v = NAN;
+  *out = static_cast<T>(v);
+  if (sign) *sign = static_cast<T>(sg);
+}
+
+// SciPy's rule for a row holding +inf: reference 0, sum in double.
+template <class T>
+inline void logsumexp_inf_row(const T* x, const T* b, int64_t n, T s, T* out, T* sign) {
+  double acc = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double bi = b ? static_cast<double>(b[i]) : 1.0;
+    if (bi == 0.0) continue;
+    acc += bi * exp(static_cast<double>(x[i]) * static_cast<double>(s));
+  }
+  logsumexp_finish(T(0), acc, log(fabs(acc)), out, sign);
+}
+
+template <class T, class Sc>
+struct LogSumExpPolicy {
+  struct Row {};
+  static constexpr bool kExps = false, kSplit = true, kOutput = false;
+  static constexpr PerRow kPerRow = PerRow::kLogAbsS;
+  const LogSumExpArgs<T>& a;
+  Sc scale;
+  T* out = nullptr;
+  int64_t ldo = 0;
+
+  bool skip(int64_t) const { return false; }
+  void skipped(int64_t, Row&) const {}
+  double finish(int64_t r, T M, double S, double log_abs_S, Row&) const {
+    T* sg = a.sign ? a.sign + r : nullptr;
+    if (M == T(HUGE_VAL)) logsumexp_inf_row(a.x + r * a.ldx, a.b ? a.b + r * a.ldb : nullptr, a.n, a.inv_temp, a.out + r, sg);
+    else logsumexp_finish(M, S, log_abs_S, a.out + r, sg);
+    return 0.0;
+  }
+  template <bool Stream, class Exps>
+  NoWriter writer(int64_t, int64_t, int64_t, const Exps&, const T*, const Row&) const {
+    return {};
+  }
+  void tiny(TinyTile<T>& tile, int64_t b, int64_t count, int64_t) const {
+    constexpr int N = Vec<T>::N;
+    alignas(64) double Sd[N], logS[N];
+    alignas(64) T Ms[N];
+    tile.template stats<false>(a.n, scale);
+    tiny_per_row<PerRow::kLogS>(tile, Sd, logS);
+    storeu(Ms, tile.M);
+    Row none;
+    for (int64_t k = 0; k < count; ++k) finish(b + k, Ms[k], Sd[k], logS[k], none);
+  }
+};
+
+template <class T, class Sc>
+void run_logsumexp(const Context& ctx, const LogSumExpArgs<T>& a, const Sc& scale) {
+  LogSumExpPolicy<T, Sc> p{a, scale};
+  const RowInput<T> in{a.x, a.ldx, a.b, a.ldb, a.rows, a.n};
+  if (a.b) run_rows<true>(ctx, in, scale, p);
+  else run_rows<false>(ctx, in, scale, p);
+}
+
+template <class T>
+void logsumexp(const Context& ctx, const LogSumExpArgs<T>& a) {
+  if (a.rows <= 0) return;
+  with_scale(a.inv_temp, [&](const auto& scale) { run_logsumexp(ctx, a, scale); });
+}

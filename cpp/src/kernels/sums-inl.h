@@ -1,0 +1,48 @@
+// Sums of per-element vector terms over a row, in a fixed order.
+#pragma once
+
+// Sum over a row of f(i) (a vector) in chunks: float chunk sums, added in
+// double, so the error does not grow with the row length; the chunks of
+// each kSegment piece are added first, then the pieces, as a row cut into
+// pieces adds them (piecewise_row_sums), so the bits are the same either
+// way. During chunk c `out` writes its chunk c (a pending row's output,
+// pipeline-inl.h), four vectors a step; the order of the sum is the same
+// with any writer.
+template <class T, class F, class Writer>
+FSM_HOT double chunked_sum(int64_t n, const F& f, Writer& out) {
+  using V = Vec<T>;
+  constexpr int64_t N = V::N, CH = chunk_len<T>();
+  static_assert(kSegment % CH == 0, "pieces end on chunk boundaries");
+  double total = 0.0, piece = 0.0;
+  for (int64_t off = 0, c = 0; off < n; off += CH, ++c) {
+    const int64_t len = min64(CH, n - off);
+    out.begin(c);
+    V s0 = set1(T(0)), s1 = s0;
+    int64_t i = 0;
+    for (; i + 4 * N <= len; i += 4 * N) {
+      s0 = s0 + f(off + i, N);
+      s1 = s1 + f(off + i + N, N);
+      s0 = s0 + f(off + i + 2 * N, N);
+      s1 = s1 + f(off + i + 3 * N, N);
+      out.step();
+    }
+    for (; i + 2 * N <= len; i += 2 * N) {
+      s0 = s0 + f(off + i, N);
+      s1 = s1 + f(off + i + N, N);
+    }
+    for (; i < len; i += N) s0 = s0 + f(off + i, len - i);
+    out.finish();
+    piece += hsum(s0 + s1);
+    if ((off + len) % kSegment == 0 || off + len == n) {
+      total += piece;
+      piece = 0.0;
+    }
+  }
+  return total;
+}
+
+template <class T, class F>
+inline double chunked_sum(int64_t n, const F& f) {
+  NoWriter none;
+  return chunked_sum<T>(n, f, none);
+}
