@@ -33,6 +33,28 @@ void logsumexp_rows(const py::array& x, const py::object& b, const py::array& ou
   });
 }
 
+void row_statistics_rows(const py::array& x, const py::array& max, const py::array& sumexp) {
+  by_dtype(x, "x", [&](auto tag) {
+    using T = decltype(tag);
+    const Rows<T> xr = rows_of<T>(x, "x", false);
+    RowStatisticsArgs<T> a{xr.data, xr.ld, xr.rows, xr.n, vector_of<T>(max, "max", xr.rows, true),
+                           vector_of<T>(sumexp, "sumexp", xr.rows, true)};
+    run_kernel(&KernelTable::row_statistics, a);
+  });
+}
+
+void merge_statistics_rows(const py::array& maxes, const py::array& sums, const py::array& max,
+                           const py::array& sumexp) {
+  same_shape(maxes, "maxes", sums, "sums");
+  by_dtype(maxes, "maxes", [&](auto tag) {
+    using T = decltype(tag);
+    const Rows<T> mr = rows_of<T>(maxes, "maxes", false), sr = rows_of<T>(sums, "sums", false);
+    MergeStatisticsArgs<T> a{mr.data, mr.ld, sr.data, sr.ld, mr.rows, mr.n, vector_of<T>(max, "max", mr.rows, true),
+                             vector_of<T>(sumexp, "sumexp", mr.rows, true)};
+    run_kernel(&KernelTable::merge_statistics, a);
+  });
+}
+
 void softmax_backward_rows(const py::array& g, const py::array& y, const py::array& out, double inv_temp, bool log) {
   same_shape(g, "grad", y, "y");
   same_shape(g, "grad", out, "out");
@@ -51,6 +73,10 @@ void bind_softmax(py::module_& m) {
         "softmax (log=False) or log_softmax (log=True) of each row of a 2-D block into out");
   m.def("logsumexp_rows", &logsumexp_rows, py::arg("x"), py::arg("b"), py::arg("out"), py::arg("sign"),
         py::arg("inv_temp"), "log(sum(b * exp(x * inv_temp))) of each row into out (and its sign)");
+  m.def("row_statistics_rows", &row_statistics_rows, py::arg("x"), py::arg("max"), py::arg("sumexp"),
+        "each row's max M and sum(exp(x - M)) into max and sumexp");
+  m.def("merge_statistics_rows", &merge_statistics_rows, py::arg("maxes"), py::arg("sums"), py::arg("max"),
+        py::arg("sumexp"), "merges each row's (max, sumexp) pairs into one (max, sumexp)");
   m.def("softmax_backward_rows", &softmax_backward_rows, py::arg("grad"), py::arg("y"), py::arg("out"),
         py::arg("inv_temp"), py::arg("log"), "vector-Jacobian product of softmax / log_softmax per row");
 }

@@ -19,19 +19,34 @@ py::tuple check_labels(const py::array& target, int64_t C, int64_t ignore_index)
 
 void cross_entropy_rows(const py::array& x, const py::object& target, const py::object& probs,
                         const py::object& weight, int64_t ignore_index, double label_smoothing, double z_loss,
-                        double grad_scale, const py::array& row_loss, const py::object& grad) {
+                        double grad_scale, const py::array& row_loss, const py::object& grad, const py::object& lse,
+                        int64_t class_offset, int64_t num_classes) {
   by_dtype(x, "logits", [&](auto tag) {
     using T = decltype(tag);
     const Rows<T> xr = rows_of<T>(x, "logits", false);
     CrossEntropyArgs<T> a{};
     a.x = xr.data; a.ldx = xr.ld; a.rows = xr.rows; a.C = xr.n;
+    a.class_offset = 0;
+    a.num_classes = xr.n;
+    if (!lse.is_none()) {
+      if (target.is_none()) throw py::value_error("lse: takes class-index targets, not probabilities");
+      if (class_offset < 0 || num_classes < xr.n || class_offset > num_classes - xr.n)
+        throw py::value_error("class_offset: the logits' " + std::to_string(xr.n) + " classes from class_offset=" +
+                              std::to_string(class_offset) + " must lie within num_classes=" +
+                              std::to_string(num_classes));
+      a.lse = vector_of<double>(lse.cast<py::array>(), "lse", xr.rows, false);
+      a.class_offset = class_offset;
+      a.num_classes = num_classes;
+    } else if (class_offset != 0 || num_classes != xr.n) {
+      throw py::value_error("class_offset, num_classes: only with lse");
+    }
     if (!target.is_none()) {
       const py::array t = target.cast<py::array>();
       a.target = vector_of<int64_t>(t, "target", xr.rows, false);
       LabelCheck check;
       {
         py::gil_scoped_release nogil;
-        check = kernels().scan_labels(a.target, xr.rows, xr.n, ignore_index);
+        check = kernels().scan_labels(a.target, xr.rows, a.num_classes, ignore_index);
       }
       if (check.bad >= 0) throw py::index_error("target: label out of range");
     } else if (!probs.is_none()) {
@@ -42,7 +57,7 @@ void cross_entropy_rows(const py::array& x, const py::object& target, const py::
     } else {
       throw py::value_error("target: expected class indices or probabilities");
     }
-    if (!weight.is_none()) a.weight = vector_of<T>(weight.cast<py::array>(), "weight", xr.n, false);
+    if (!weight.is_none()) a.weight = vector_of<T>(weight.cast<py::array>(), "weight", a.num_classes, false);
     a.ignore_index = ignore_index;
     a.label_smoothing = label_smoothing;
     a.z_loss = z_loss;
@@ -108,8 +123,10 @@ void bind_xent(py::module_& m) {
         "not ignore_index)");
   m.def("cross_entropy_rows", &cross_entropy_rows, py::arg("logits"), py::arg("target"), py::arg("probs"),
         py::arg("weight"), py::arg("ignore_index"), py::arg("label_smoothing"), py::arg("z_loss"),
-        py::arg("grad_scale"), py::arg("row_loss"), py::arg("grad"),
-        "per-row cross-entropy into row_loss (float64) and, optionally, its scaled gradient into grad");
+        py::arg("grad_scale"), py::arg("row_loss"), py::arg("grad"), py::arg("lse"), py::arg("class_offset"),
+        py::arg("num_classes"),
+        "per-row cross-entropy into row_loss (float64) and, optionally, its scaled gradient into grad; with lse, "
+        "the share of classes [class_offset, class_offset + C) of num_classes");
   m.def("bce_rows", &bce_rows, py::arg("logits"), py::arg("target"), py::arg("weight"), py::arg("pos_weight"),
         py::arg("grad_scale"), py::arg("row_loss"), py::arg("loss"), py::arg("grad"),
         "element-wise binary cross-entropy with logits: row sums, element losses, gradient");

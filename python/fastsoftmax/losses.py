@@ -6,6 +6,7 @@ maps a PyTorch call onto ours.
 """
 from __future__ import annotations
 
+import operator
 from typing import Any, List, Optional, Tuple, Union
 
 import numpy as np
@@ -50,6 +51,27 @@ def _class_weights(weight: Any, C: int, compute: np.dtype) -> Optional[np.ndarra
     return np.array(w, dtype=compute, order="C", copy=True)  # contiguous and aligned
 
 
+def _class_slice(lse: Any, lead_shape: Tuple[int, ...], C: int, class_offset: Any,
+                 num_classes: Any) -> Tuple[Optional[np.ndarray], int, int]:
+    """(the rows' given log-sum-exp as float64 or None, class_offset, num_classes) for cross_entropy."""
+    try:
+        offset = operator.index(class_offset)
+        total = C + offset if num_classes is None and offset == 0 else operator.index(num_classes)
+    except TypeError:
+        raise TypeError(f"class_offset and num_classes must be ints, got {class_offset!r} and {num_classes!r}") from None
+    if lse is None:
+        if offset != 0 or total != C:
+            raise ValueError("class_offset and num_classes describe a slice of the classes: they need lse=")
+        return None, 0, C
+    if not 0 <= offset <= total - C:
+        raise ValueError(f"class_offset={offset}: the logits' {C} classes from there must lie within "
+                         f"num_classes={total}")
+    v, _, _ = as_float_array(lse, "lse")
+    if v.shape != lead_shape:
+        raise ValueError(f"lse has shape {v.shape}; expected {lead_shape} (logits.shape[:-1]), one per row")
+    return np.array(v, dtype=np.float64, order="C", copy=True).reshape(-1), offset, total
+
+
 def _index_targets(t: np.ndarray, lead_shape: Tuple[int, ...], C: int, ignore_index: int) -> Tuple[np.ndarray, int]:
     """The labels as a flat int64 array, and how many of them are not ignore_index."""
     if t.shape != lead_shape:
@@ -68,7 +90,8 @@ def _index_targets(t: np.ndarray, lead_shape: Tuple[int, ...], C: int, ignore_in
 
 def cross_entropy(logits: Any, target: Any, *, weight: Any = None, ignore_index: int = -100,
                   reduction: str = "mean", label_smoothing: float = 0.0, z_loss: float = 0.0,
-                  return_grad: bool = False, grad_out: Optional[np.ndarray] = None
+                  return_grad: bool = False, grad_out: Optional[np.ndarray] = None, lse: Any = None,
+                  class_offset: int = 0, num_classes: Optional[int] = None
                   ) -> Union[Loss, Tuple[Loss, np.ndarray]]:
     """Softmax cross-entropy over the last axis, with its gradient in the same pass.
 
@@ -89,6 +112,18 @@ def cross_entropy(logits: Any, target: Any, *, weight: Any = None, ignore_index:
     ``return_grad=True`` returns ``(loss, grad)``, grad = d(loss)/d(logits) for
     the reduction ("none": of the sum). ``grad_out`` receives the gradient; it
     may be ``logits`` itself, which then holds its gradient afterwards.
+
+    A class axis split into slices (chunks of a large vocabulary, or shards
+    on several devices): with ``lse`` (each row's log-sum-exp over all
+    ``num_classes`` classes, e.g. from :func:`merge_row_statistics` of the
+    slices' :func:`row_statistics`), ``logits`` may hold classes
+    ``[class_offset, class_offset + C)`` only, ``target`` holds indices into
+    all classes and ``weight`` all ``num_classes`` weights. The loss is then
+    this slice's share (the target term where the target falls in the slice,
+    the smoothing terms of its classes, ``z_loss`` in the slice holding class
+    0), so that the slices' losses add up to the whole loss and their
+    gradients are the whole gradient's columns. ``lse`` takes class-index
+    targets only.
 
     Examples
     --------
@@ -111,15 +146,18 @@ def cross_entropy(logits: Any, target: Any, *, weight: Any = None, ignore_index:
     lead_shape = x.shape[:-1]
     rows = int(np.prod(lead_shape, dtype=np.int64))
     t = np.asarray(target)
-    w = _class_weights(weight, C, compute)
+    lse_rows, class_offset, total = _class_slice(lse, lead_shape, C, class_offset, num_classes)
+    w = _class_weights(weight, total, compute)
     labels = probs = None
     if t.dtype.kind in "iu":
-        labels, valid = _index_targets(t, lead_shape, C, int(ignore_index))
+        labels, valid = _index_targets(t, lead_shape, total, int(ignore_index))
         if w is None:
             denominator = float(valid)
         else:
             denominator = float(np.sum(w.astype(np.float64)[labels[labels != ignore_index]]))
     elif t.dtype.kind == "f":
+        if lse_rows is not None:
+            raise ValueError("lse: takes class-index targets; with probabilities the whole class axis is needed")
         if t.shape != x.shape:
             raise ValueError(f"target has shape {t.shape} but logits have shape {x.shape}: class "
                              f"probabilities need the logits' shape")
@@ -140,7 +178,7 @@ def cross_entropy(logits: Any, target: Any, *, weight: Any = None, ignore_index:
     grad_scale = (1.0 / denominator if denominator != 0 else 0.0) if reduction == "mean" else 1.0
     row_loss = np.empty(rows, np.float64)
     _core.cross_entropy_rows(x_rows, labels, probs, w, int(ignore_index), eps, z, grad_scale, row_loss,
-                             dst.block if dst is not None else None)
+                             dst.block if dst is not None else None, lse_rows, class_offset, total)
     loss = _reduce(row_loss, reduction, denominator, result, lead_shape)
     if dst is None:
         return loss

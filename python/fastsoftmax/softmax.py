@@ -1,4 +1,5 @@
-"""The softmax family: softmax, log_softmax, logsumexp and their backward passes."""
+"""The softmax family: softmax, log_softmax, logsumexp, their backward passes,
+and the mergeable row summaries of chunked and sharded softmax."""
 from __future__ import annotations
 
 from typing import Any, Optional, Tuple, Union
@@ -9,7 +10,8 @@ from . import _core
 from ._arrays import (AxisArg, OutputRows, as_float_array, check_finite, check_out, input_rows,
                       normalize_axes, separate_from)
 
-__all__ = ["softmax", "log_softmax", "logsumexp", "softmax_backward", "log_softmax_backward"]
+__all__ = ["softmax", "log_softmax", "logsumexp", "softmax_backward", "log_softmax_backward", "row_statistics",
+           "merge_row_statistics"]
 
 
 class _Layout:
@@ -155,6 +157,80 @@ def logsumexp(x: Any, axis: AxisArg = -1, *, b: Any = None, keepdims: bool = Fal
         return v[()] if v.ndim == 0 else v
 
     return (shaped(out), shaped(sign)) if return_sign else shaped(out)
+
+
+def _reduced_result(v: np.ndarray, lead_shape: Tuple[int, ...]) -> Any:
+    """A per-row result in the reduced shape; a NumPy scalar when that is 0-d."""
+    v = v.reshape(lead_shape)
+    return v[()] if v.ndim == 0 else v
+
+
+def row_statistics(x: Any, axis: AxisArg = -1) -> Tuple[Any, Any]:
+    """Each slice's ``(max, sumexp)`` along ``axis``: ``m = max(x)``, ``s = sum(exp(x - m))``.
+
+    The exact, mergeable summary of a softmax row: ``m + log(s)`` is its
+    ``logsumexp``, and the summaries of the pieces of a row (chunks or shards of
+    its classes) merge into the whole row's with :func:`merge_row_statistics`,
+    so that a softmax or cross-entropy over a class axis split across arrays
+    or machines needs only these two numbers per row from each piece.
+
+    Special values: a slice of all ``-inf`` gives ``(-inf, 0)``; one holding
+    ``+inf`` gives ``(+inf, number of its +inf entries)`` (``exp(x - m)`` taken
+    as 1 where ``x == m``); NaN gives a NaN sum. An empty axis gives ``(-inf, 0)``.
+    Both results have ``x``'s result dtype (float16 input: float32, as a float16
+    sum of exponentials overflows past 65504 terms).
+
+    Examples
+    --------
+    >>> import numpy as np, fastsoftmax as fs
+    >>> m, s = fs.row_statistics(np.array([[1.0, 2.0, 3.0], [0.0, 0.0, -np.inf]]))
+    >>> m, s.round(4)
+    (array([3., 0.]), array([1.5032, 2.    ]))
+    """
+    a, compute, result = as_float_array(x, "x")
+    if result == np.float16:
+        result = np.dtype(np.float32)
+    a, lay = _layout(a, axis)
+    block = lay.input_block(a, compute)
+    m, s = np.empty(lay.rows, compute), np.empty(lay.rows, compute)
+    _core.row_statistics_rows(block, m, s)
+    return (_reduced_result(m.astype(result, copy=False), lay.lead_shape),
+            _reduced_result(s.astype(result, copy=False), lay.lead_shape))
+
+
+def merge_row_statistics(maxes: Any, sums: Any, axis: AxisArg = 0) -> Tuple[Any, Any]:
+    """Merges ``(max, sumexp)`` summaries (:func:`row_statistics`) along ``axis``.
+
+    ``M = max(maxes)`` and ``S = sum(sums * exp(maxes - M))`` over ``axis``, in
+    float64, so that the summaries of the pieces of a row merge into the whole
+    row's (to rounding): ``M + log(S)`` is the row's ``logsumexp``. Pieces at
+    ``-inf`` add nothing; with ``M = +inf`` the sums of the pieces at ``+inf``
+    add up. ``maxes`` and ``sums`` have the same shape; the results have that
+    shape without ``axis``.
+
+    Examples
+    --------
+    >>> import numpy as np, fastsoftmax as fs
+    >>> x = np.array([[1.0, 2.0, 3.0, 4.0]])
+    >>> parts = [fs.row_statistics(x[:, :2]), fs.row_statistics(x[:, 2:])]
+    >>> m, s = fs.merge_row_statistics(np.stack([p[0] for p in parts]), np.stack([p[1] for p in parts]))
+    >>> float(m[0] + np.log(s[0])) == float(fs.logsumexp(x)[0])
+    True
+    """
+    mx, m_compute, m_result = as_float_array(maxes, "maxes")
+    sm, s_compute, s_result = as_float_array(sums, "sums")
+    if mx.shape != sm.shape:
+        raise ValueError(f"maxes has shape {mx.shape} but sums has shape {sm.shape}; they must match")
+    compute = np.promote_types(m_compute, s_compute)
+    result = np.promote_types(m_result, s_result)
+    if result == np.float16:
+        result = np.dtype(np.float32)
+    mx, lay = _layout(mx, axis)
+    sm = sm.reshape(mx.shape)
+    m, s = np.empty(lay.rows, compute), np.empty(lay.rows, compute)
+    _core.merge_statistics_rows(lay.input_block(mx, compute), lay.input_block(sm, compute), m, s)
+    return (_reduced_result(m.astype(result, copy=False), lay.lead_shape),
+            _reduced_result(s.astype(result, copy=False), lay.lead_shape))
 
 
 def _backward(grad: Any, y: Any, axis: AxisArg, temperature: Any, out: Optional[np.ndarray], log: bool) -> np.ndarray:

@@ -36,6 +36,28 @@ struct LogSumExpArgs {
   T inv_temp;
 };
 
+// The summary of each row that merges exactly (row_statistics): max[r] =
+// M = max_i x_i and sumexp[r] = S = sum_i exp(x_i - M). A row holding +inf
+// has M = +inf and S = the number of its +inf entries (exp(x - M) taken as
+// 1 where x = M); all -inf gives (-inf, 0); NaN gives S = NaN.
+template <class T>
+struct RowStatisticsArgs {
+  const T* x; int64_t ldx;
+  int64_t rows, n;
+  T* max; T* sumexp;
+};
+
+// Merges the k summaries of each row (merge_row_statistics): m[r][j] and
+// s[r][j] are the (M, S) of part j of row r; max[r] = max_j m_j and
+// sumexp[r] = sum_j s_j exp(m_j - max[r]), in double.
+template <class T>
+struct MergeStatisticsArgs {
+  const T* m; int64_t ldm;
+  const T* s; int64_t lds;
+  int64_t rows, k;
+  T* max; T* sumexp;
+};
+
 // Vector-Jacobian product of softmax (log == false, y = softmax(x)) or of
 // log_softmax (log == true, y = log_softmax(x)).
 template <class T>
@@ -53,17 +75,27 @@ struct SoftmaxBackwardArgs {
 // class weights and label smoothing, plus z_loss * lse^2.
 // row_loss[r] receives the row's loss (0 for an ignored row); grad (may be
 // null) receives grad_scale * d(row_loss)/d(logits), ignored rows get zeros.
+// With lse (index targets only): x holds classes [class_offset,
+// class_offset + C) of num_classes, and lse[r] is row r's log-sum-exp over
+// all of them; row_loss[r] is then this slice's share of the row's loss
+// (the target term where the target is in the slice, the smoothing terms of
+// the slice's classes, z_loss where class_offset is 0), so that the shares
+// of the slices add up to the whole row's loss and their gradients are the
+// whole row's. target holds indices into all num_classes, weight all
+// num_classes weights.
 template <class T>
 struct CrossEntropyArgs {
   const T* x; int64_t ldx;
   const int64_t* target;          // [rows] or null
   const T* probs; int64_t ldp;    // [rows, C] or null
-  const T* weight;                // [C] or null
+  const T* weight;                // [num_classes] or null
   int64_t rows, C;
   int64_t ignore_index;
   double label_smoothing, z_loss, grad_scale;
   double* row_loss;
   T* grad; int64_t ldg;
+  const double* lse;              // [rows] or null: computed from x
+  int64_t class_offset, num_classes;
 };
 
 // Element-wise binary cross-entropy with logits (PyTorch's formula).
@@ -97,6 +129,8 @@ struct LabelCheck {
 #define FSM_ROW_KERNELS(X)                 \
   X(softmax, SoftmaxArgs)                  \
   X(logsumexp, LogSumExpArgs)              \
+  X(row_statistics, RowStatisticsArgs)     \
+  X(merge_statistics, MergeStatisticsArgs) \
   X(softmax_backward, SoftmaxBackwardArgs) \
   X(cross_entropy, CrossEntropyArgs)       \
   X(bce, BceArgs)

@@ -76,3 +76,75 @@ void logsumexp(const Context& ctx, const LogSumExpArgs<T>& a) {
   if (a.rows <= 0) return;
   with_scale(a.inv_temp, [&](const auto& scale) { run_logsumexp(ctx, a, scale); });
 }
+
+// The (M, S) of a row holding +inf: M = +inf, S = the count of its +inf
+// entries (NaN if it holds NaN).
+template <class T>
+inline double infinite_row_sum(const T* x, int64_t n) {
+  double count = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    if (x[i] == T(HUGE_VAL)) count += 1.0;
+    else if (x[i] != x[i]) return NAN;
+  }
+  return count;
+}
+
+// row_statistics: the engine's (M, S) of each row, written out.
+template <class T>
+struct RowStatisticsPolicy {
+  struct Row {};
+  static constexpr bool kExps = false, kSplit = true, kOutput = false;
+  static constexpr PerRow kPerRow = PerRow::kNone;
+  const RowStatisticsArgs<T>& a;
+  T* out = nullptr;
+  int64_t ldo = 0;
+
+  bool skip(int64_t) const { return false; }
+  void skipped(int64_t, Row&) const {}
+  double finish(int64_t r, T M, double S, double, Row&) const {
+    a.max[r] = M;
+    a.sumexp[r] = static_cast<T>(M == T(HUGE_VAL) ? infinite_row_sum(a.x + r * a.ldx, a.n) : S);
+    return 0.0;
+  }
+  template <bool Stream, class Exps>
+  NoWriter writer(int64_t, int64_t, int64_t, const Exps&, const T*, const Row&) const {
+    return {};
+  }
+  void tiny(TinyTile<T>& tile, int64_t b, int64_t count, int64_t) const {
+    alignas(64) double Sd[Vec<T>::N];
+    alignas(64) T Ms[Vec<T>::N];
+    tile.template stats<false>(a.n, UnitScale<T>());
+    lanes_to_double(tile.S, Sd);
+    storeu(Ms, tile.M);
+    Row none;
+    for (int64_t k = 0; k < count; ++k) finish(b + k, Ms[k], Sd[k], 0.0, none);
+  }
+};
+
+template <class T>
+void row_statistics(const Context& ctx, const RowStatisticsArgs<T>& a) {
+  RowStatisticsPolicy<T> p{a};
+  run_rows<false>(ctx, RowInput<T>{a.x, a.ldx, nullptr, 0, a.rows, a.n}, UnitScale<T>(), p);
+}
+
+// merge_statistics: M = max_j m_j (NaN skipped, as the row max skips it),
+// S = sum_j s_j exp(m_j - M) in double, in part order; parts at -inf add
+// nothing, and with M = +inf S sums the parts at +inf.
+template <class T>
+void merge_statistics(const Context& ctx, const MergeStatisticsArgs<T>& a) {
+  parallel_for(a.rows, threads_for(ctx, a.rows, a.rows * a.k), [&](int, int64_t r) {
+    const T* m = a.m + r * a.ldm;
+    const T* s = a.s + r * a.lds;
+    double M = -HUGE_VAL, S = 0.0;
+    for (int64_t j = 0; j < a.k; ++j)
+      if (m[j] > M) M = m[j];
+    for (int64_t j = 0; j < a.k; ++j) {
+      const double mj = m[j], sj = s[j];
+      if (mj != mj || sj != sj) S += NAN;
+      else if (mj == M && (M == HUGE_VAL || M == -HUGE_VAL)) S += sj;
+      else if (mj != -HUGE_VAL) S += sj * exp(mj - M);
+    }
+    a.max[r] = static_cast<T>(M);
+    a.sumexp[r] = static_cast<T>(S);
+  });
+}

@@ -12,6 +12,8 @@
 // Tiny rows run down the columns of a transposed tile: the targets too for
 // probabilities (Q and D = sum w q' x summed down the columns), each lane's
 // target compared with the column's class for indices.
+// With a given lse (CrossEntropyArgs), x is a slice of the classes: p_c =
+// exp(x_c - M) exp(M - lse), and the loss terms are the slice's share.
 #pragma once
 
 // Plain: index targets, no weights and no smoothing (the common case),
@@ -29,15 +31,19 @@ struct CrossEntropyPolicy {
   const CrossEntropyArgs<T>& a;
   T* out;
   int64_t ldo;
-  double eps, z, gs, Wsum;
-  V vk;  // grad_scale eps / C
+  const T* cw;       // the weights of x's classes (null: all 1)
+  double eps, z, gs;
+  double Wsum, Wx;   // the sum of all class weights, and of x's classes' weights
+  V vk;              // grad_scale eps / num_classes
 
   explicit CrossEntropyPolicy(const CrossEntropyArgs<T>& args)
-      : a(args), out(args.grad), ldo(args.ldg), eps(args.label_smoothing), z(args.z_loss), gs(args.grad_scale),
-        Wsum(static_cast<double>(args.C)), vk(set1(static_cast<T>(gs * eps / static_cast<double>(args.C)))) {
+      : a(args), out(args.grad), ldo(args.ldg), cw(args.weight ? args.weight + args.class_offset : nullptr),
+        eps(args.label_smoothing), z(args.z_loss), gs(args.grad_scale), Wsum(static_cast<double>(args.num_classes)),
+        Wx(static_cast<double>(args.C)), vk(set1(static_cast<T>(gs * eps / static_cast<double>(args.num_classes)))) {
     if (a.weight) {
-      Wsum = 0.0;
-      for (int64_t c = 0; c < a.C; ++c) Wsum += a.weight[c];
+      Wsum = Wx = 0.0;
+      for (int64_t c = 0; c < a.num_classes; ++c) Wsum += a.weight[c];
+      for (int64_t c = 0; c < a.C; ++c) Wx += cw[c];
     }
   }
 
@@ -50,14 +56,16 @@ struct CrossEntropyPolicy {
   V weighted_q(const T* q, int64_t i, int64_t left) const {
     V v = fmadd(load_n(q + i, left), set1(static_cast<T>(1.0 - eps)), set1(static_cast<T>(eps / a.C)));
     if (left < V::N) v = select(lanes_below<T>(left), v, set1(T(0)));
-    return a.weight ? v * load_n(a.weight + i, left) : v;
+    return cw ? v * load_n(cw + i, left) : v;
   }
-  // Row r's loss from lse = M + log S; returns the factor of exp(x_c - M) in its gradient.
+  // Row r's loss from lse = M + log S (or the lse given); returns the
+  // factor of exp(x_c - M) in its gradient.
   double finish(int64_t r, T M, double S, double logS, Row& row) const {
-    const double lse = static_cast<double>(M) + logS;
+    const double lse = a.lse ? a.lse[r] : static_cast<double>(M) + logS;
     const T* x = a.x + r * a.ldx;
-    const T* wt = a.weight;
-    const int64_t C = a.C, t = a.target ? a.target[r] : -1;
+    const double Ct = static_cast<double>(a.num_classes);
+    const int64_t C = a.C, t = a.target ? a.target[r] : -1, local = t - a.class_offset;
+    const bool here = a.probs || static_cast<uint64_t>(local) < static_cast<uint64_t>(C);  // the target is in x
     double loss, pcoef, hit = 0.0;  // pcoef: the multiplier of p_c in the gradient (before grad_scale)
     if (a.probs) {
       const T* q = a.probs + r * a.ldp;
@@ -66,32 +74,32 @@ struct CrossEntropyPolicy {
       loss = Q * lse - D;
       pcoef = Q;
     } else {
-      const double wy = wt ? static_cast<double>(wt[t]) : 1.0;
-      loss = (1.0 - eps) * wy * (lse - static_cast<double>(x[t]));
+      const double wy = a.weight ? static_cast<double>(a.weight[t]) : 1.0;
+      loss = here ? (1.0 - eps) * wy * (lse - static_cast<double>(x[local])) : 0.0;
       pcoef = (1.0 - eps) * wy;
       if (eps > 0) {
         const double D = chunked_sum<T>(C, [&](int64_t i, int64_t left) {
-          return wt ? load_n(x + i, left) * load_n(wt + i, left) : load_n(x + i, left);
+          return cw ? load_n(x + i, left) * load_n(cw + i, left) : load_n(x + i, left);
         });
-        loss += eps / static_cast<double>(C) * (Wsum * lse - D);
-        pcoef += eps * Wsum / static_cast<double>(C);
+        loss += eps / Ct * (Wx * lse - D);
+        pcoef += eps * Wsum / Ct;
       }
-      hit = gs * (1.0 - eps) * wy;
+      hit = here ? gs * (1.0 - eps) * wy : 0.0;
     }
     if (z != 0) {
-      loss += z * lse * lse;
+      if (a.class_offset == 0) loss += z * lse * lse;  // once per row: in the slice of class 0
       pcoef += 2.0 * z * lse;
     }
     a.row_loss[r] = loss;
-    row = {t, false, hit};
-    return gs * pcoef / S;
+    row = {here ? local : -1, false, hit};
+    return a.lse ? gs * pcoef * exp(static_cast<double>(M) - lse) : gs * pcoef / S;
   }
   // The writer of gradient row r's elements [off, off + len): e = their exp
   // values, factors = their chunk factors.
   template <bool Stream, class Exps>
   auto writer(int64_t r, int64_t off, int64_t len, const Exps& e, const T* factors, const Row& row) const {
     const T* q = a.probs ? a.probs + r * a.ldp + off : nullptr;
-    const T* wt = a.weight ? a.weight + off : nullptr;
+    const T* wt = cw ? cw + off : nullptr;
     const V a1 = set1(static_cast<T>(gs * (1.0 - eps))), vhit = set1(static_cast<T>(row.hit)), vk_ = vk;
     const int64_t t = row.target - off;
     const bool ign = row.ignored, smooth = eps > 0;
@@ -131,7 +139,7 @@ struct CrossEntropyPolicy {
   void tiny_probs(TinyTile<T>& tile, int64_t b, int64_t count, int64_t last) const {
     constexpr int N = V::N, ND = Vec<double>::N;
     const int64_t C = a.C;
-    const T* wt = a.weight;
+    const T* wt = cw;
     const V a1 = set1(static_cast<T>(1.0 - eps)), a0 = set1(static_cast<T>(eps / static_cast<double>(C)));
     TinyTile<T> qt;
     qt.load(a.probs, a.ldp, b, last, C);
@@ -170,12 +178,12 @@ struct CrossEntropyPolicy {
   }
 
   // Tiny rows with class indices: each row's loss from its lane's M and
-  // log S (in double, N rows at once when there are no weights, smoothing
-  // or z_loss), the gradient down the columns.
+  // log S (in double, N rows at once when there are no weights, smoothing,
+  // z_loss or given lse), the gradient down the columns.
   void tiny_indices(TinyTile<T>& tile, int64_t b, int64_t count) const {
     constexpr int N = V::N;
     const int64_t C = a.C;
-    const T* wt = a.weight;
+    const T* wt = cw;
     if (out) tile.template stats<true>(C, UnitScale<T>());
     else tile.template stats<false>(C, UnitScale<T>());
     alignas(64) double Sd[N], logS[N];
@@ -183,7 +191,7 @@ struct CrossEntropyPolicy {
     V f, vhit, vlive;  // per row: gradient factor, what the target class loses, 1 unless ignored
     tiny_per_row<PerRow::kLogS>(tile, Sd, logS);
     storeu(Ms, tile.M);
-    if (!wt && eps == 0 && z == 0) {
+    if (!wt && eps == 0 && z == 0 && !a.lse) {
       alignas(64) double Md[N], xt[N], alive[N], loss[N], factor[N], hits[N];
       for (int k = 0; k < N; ++k) {
         const bool on = k < count && !skip(b + k);
