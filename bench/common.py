@@ -3,7 +3,9 @@
 The timing logic lives in ``fastsoftmax._bench`` (it backs ``python -m
 fastsoftmax bench`` too, so both time exactly the same calls); this module adds
 what pytest needs: one runner per implementation name, skipping peers that are
-not installed, and the shapes to parametrise over.
+not installed, and the shapes to parametrise over. The ops and their shapes
+come from ``fastsoftmax._bench.BENCH_OPS``; each op's ``area`` names the
+bench_<area>.py that times it.
 """
 from __future__ import annotations
 
@@ -12,32 +14,30 @@ from typing import List, Sequence, Tuple
 import pytest
 
 from fastsoftmax._bench import (
-    BCE_OP,
-    FAMILY_OPS,
     FLOORS,
     FULL_CASES,
     PEERS,
     PEERS_BY_NAME,
     QUICK_CASES,
-    XENT_OP,
     Inputs,
+    Layout,
     Runner,
     bytes_moved,
     fastsoftmax_runner,
+    inputs_for,
     machine_info,
     make_inputs,
+    ops_in,
     shape_id,
 )
 
 __all__ = [
-    "FAMILY_OPS", "XENT_OP", "BCE_OP", "PEERS", "IMPLEMENTATIONS", "Inputs", "Layout", "layouts", "layout_id",
-    "make_inputs", "machine_info", "runner_or_skip", "record",
+    "PEERS", "IMPLEMENTATIONS", "Inputs", "Layout", "layouts", "layout_id", "inputs_for",
+    "make_inputs", "machine_info", "ops_in", "runner_or_skip", "record",
 ]
 
 # fastsoftmax with out= and allocating, every peer, and the floors beside them
 IMPLEMENTATIONS: Tuple[str, ...] = ("fastsoftmax", "fastsoftmax allocating", *PEERS_BY_NAME, *FLOORS)
-
-Layout = Tuple[Tuple[int, int], str]  # (shape, dtype)
 
 
 def layouts(ops: Sequence[str], full: bool) -> List[Layout]:

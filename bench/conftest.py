@@ -6,7 +6,7 @@ from typing import Tuple
 
 import pytest
 
-from common import BCE_OP, FAMILY_OPS, PEERS, XENT_OP, Inputs, layout_id, layouts, make_inputs
+from common import PEERS, Inputs, inputs_for, layout_id, layouts, ops_in
 from common import machine_info as fastsoftmax_machine_info  # pytest-benchmark's hook argument takes the name
 
 
@@ -26,23 +26,25 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector):
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     full = metafunc.config.getoption("--bench-full")
     # module scope: pytest orders the tests so each array is built once
+    # bench_softmax.py: the ops of its area share each layout's arrays
     if "family_layout" in metafunc.fixturenames:
-        metafunc.parametrize("family_layout", layouts(FAMILY_OPS, full), ids=layout_id, scope="module")
+        metafunc.parametrize("family_layout", layouts(ops_in("softmax"), full), ids=layout_id, scope="module")
+    # bench_cross_entropy.py: each loss with arrays of its own (targets or labels)
     if "loss_layout" in metafunc.fixturenames:
-        cases = [(op, layout) for op in (XENT_OP, BCE_OP) for layout in layouts((op,), full)]
+        cases = [(op, layout) for op in ops_in("cross_entropy") for layout in layouts((op,), full)]
         metafunc.parametrize("loss_layout", cases, ids=lambda c: f"{c[0]}-{layout_id(c[1])}", scope="module")
 
 
 @pytest.fixture(scope="module")
 def family_inputs(family_layout) -> Inputs:
     shape, dtype = family_layout
-    return make_inputs(shape, dtype)
+    return inputs_for(ops_in("softmax"), shape, dtype)
 
 
 @pytest.fixture(scope="module")
 def loss_inputs(loss_layout) -> Tuple[str, Inputs]:
     op, (shape, dtype) = loss_layout
-    return op, make_inputs(shape, dtype, with_target=op == XENT_OP, with_labels=op == BCE_OP)
+    return op, inputs_for((op,), shape, dtype)
 
 
 def pytest_report_header(config: pytest.Config) -> str:

@@ -78,6 +78,7 @@ def _family_cases() -> Dict[str, Call]:
             cases[f"logsumexp-{rows}x{n}-{d}"] = lambda x=x: fs.logsumexp(x)
             cases[f"logsumexp-{rows}x{n}-T0.5-{d}"] = lambda x=x: fs.logsumexp(x, temperature=0.5)
             b = _rng(f"b{n}{d}").uniform(-0.3, 1.0, x.shape).astype(dt)
+            cases[f"row_statistics-{rows}x{n}-{d}"] = lambda x=x: fs.row_statistics(x)
             cases[f"logsumexp-b-sign-{rows}x{n}-{d}"] = lambda x=x, b=b: fs.logsumexp(x, b=b, return_sign=True)
             g = _x(f"g{n}{d}", x.shape, dt, 1.0)
             y = fs.softmax(np.nan_to_num(x, nan=0.0, posinf=3.0, neginf=-3.0))
@@ -93,6 +94,7 @@ def _family_cases() -> Dict[str, Call]:
             for name in ("softmax", "log_softmax"):
                 cases[f"{name}-long-{rows}x{n}-{d}"] = lambda f=getattr(fs, name), x=x: f(x)
             cases[f"logsumexp-long-{rows}x{n}-{d}"] = lambda x=x: fs.logsumexp(x)
+            cases[f"row_statistics-long-{rows}x{n}-{d}"] = lambda x=x: fs.row_statistics(x)
             g = _x(f"glong{rows}{n}{d}", x.shape, dt, 1.0)
             y, ly = fs.softmax(x), fs.log_softmax(x)
             cases[f"softmax_backward-long-{rows}x{n}-{d}"] = lambda g=g, y=y: fs.softmax_backward(g, y)
@@ -143,6 +145,19 @@ def _xent_cases() -> Dict[str, Call]:
             cases[f"xent-probs-options-{tag}"] = lambda x=x, q=q, w=w: fs.cross_entropy(
                 x, q, weight=w, label_smoothing=0.3, z_loss=1e-3, reduction="none", return_grad=True)
             cases[f"xent-probs-nograd-{tag}"] = lambda x=x, q=q: fs.cross_entropy(x, q, reduction="sum")
+        # a class axis in slices, from a given log-sum-exp
+        for C in (10, 3000):
+            x = _x(f"xeslice{C}{d}", (40, C), dt, 3.0)
+            t = _rng(f"xeslicet{C}{d}").integers(0, C, 40)
+            w = _rng(f"xeslicew{C}{d}").uniform(0.2, 2.0, C).astype(dt)
+            parts = [fs.row_statistics(x[:, :C // 3]), fs.row_statistics(x[:, C // 3:])]
+            m, s = fs.merge_row_statistics(np.stack([p[0] for p in parts]), np.stack([p[1] for p in parts]))
+            cases[f"merge_row_statistics-2x40-{C}-{d}"] = lambda p=parts: fs.merge_row_statistics(
+                np.stack([q[0] for q in p]), np.stack([q[1] for q in p]))
+            lse = m.astype(np.float64) + np.log(s.astype(np.float64))
+            cases[f"xent-slice-40x{C}-{d}"] = lambda x=x, t=t, w=w, lse=lse, C=C: fs.cross_entropy(
+                x[:, C // 3:].copy(), t, weight=w, label_smoothing=0.1, z_loss=1e-2, reduction="none",
+                return_grad=True, lse=lse, class_offset=C // 3, num_classes=C)
         # rows too long to keep their exp values (over 4 MB)
         C = 1_100_000 if dt == F32 else 550_000
         x = _x(f"xelong{d}", (2, C), dt, 3.0)

@@ -94,8 +94,12 @@ def restore_threads():
     fastsoftmax.set_num_threads(before)
 
 
-PUBLIC_FUNCTIONS = ("softmax", "log_softmax", "logsumexp", "softmax_backward", "log_softmax_backward",
-                    "cross_entropy", "binary_cross_entropy_with_logits")
+# Derived from fastsoftmax.__all__, never listed: the public names that are not
+# configuration (fastsoftmax._config) are the functions that compute
+# something. Each is wrapped by the input guard below, and each must have an
+# entry in the op table, tests/ops/ (test_public_api.py checks both).
+CONFIG_NAMES = ("__version__", *fastsoftmax._config.__all__)
+PUBLIC_FUNCTIONS = tuple(name for name in fastsoftmax.__all__ if name not in CONFIG_NAMES)
 OUTPUT_ARGS = ("out", "grad_out")
 
 

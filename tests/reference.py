@@ -111,13 +111,15 @@ def logsumexp_condition(x, axis=-1, b=None, temperature=1.0) -> np.ndarray:
 def softmax_backward(grad, y, axis=-1, temperature=1.0) -> np.ndarray:
     g, y = f64(grad), f64(y)
     axes = axes_of(g.ndim, axis)
-    return y * (g - np.sum(g * y, axis=axes, keepdims=True)) / temperature
+    with np.errstate(**_IGNORE):  # special values fall out of the formula
+        return y * (g - np.sum(g * y, axis=axes, keepdims=True)) / temperature
 
 
 def log_softmax_backward(grad, y, axis=-1, temperature=1.0) -> np.ndarray:
     g, y = f64(grad), f64(y)
     axes = axes_of(g.ndim, axis)
-    return (g - np.exp(y) * np.sum(g, axis=axes, keepdims=True)) / temperature
+    with np.errstate(**_IGNORE):
+        return (g - np.exp(y) * np.sum(g, axis=axes, keepdims=True)) / temperature
 
 
 def _reduce(row_loss: np.ndarray, row_grad: np.ndarray, reduction: str, denom: float):
@@ -152,7 +154,10 @@ def _cross_entropy(logits, target, weight, ignore_index, reduction, label_smooth
     W = float(np.sum(w))
     eps = float(label_smoothing)
     lse = logsumexp(x2, axis=1)
-    logp = x2 - lse[:, None]
+    # PyTorch's log_softmax (x - max - log sum): a +inf logit makes the whole
+    # row NaN (inf - inf), as it does in PyTorch, where x - lse would give
+    # -inf and an infinite loss
+    logp = log_softmax(x2, axis=1)
     p = np.exp(logp)
     t = np.asarray(target)
     if t.dtype.kind == "f":  # class probabilities

@@ -227,3 +227,95 @@ def test_vocabularies_too_long_to_keep_their_exps(case, dtype, rng, restore_thre
         fs.set_num_threads(threads)
         np.testing.assert_array_equal(fs.cross_entropy(x, t, reduction="sum", return_grad=True, **kw)[1], grad,
                                       err_msg=f"{threads} threads")
+
+
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
+def test_special_logits_in_counted_rows_match_torch(label_smoothing, dtype, torch):
+    # +inf and NaN make the row NaN, -inf is a class of probability 0 (the
+    # op table's counted-rows-hold-inf-and-nan samples check the same against
+    # tests/reference.py)
+    x = np.zeros((6, 9), dtype)
+    x[:] = np.linspace(-2, 2, 9)
+    x[0, 4] = np.inf
+    x[1, 0] = np.inf
+    x[2, 5] = np.nan
+    x[3, :5] = -np.inf
+    x[4, 5:] = -np.inf
+    x[5] = -np.inf
+    t = np.array([0, 0, 1, 2, 3, 4])
+    loss, grad = fs.cross_entropy(x, t, reduction="none", label_smoothing=label_smoothing, return_grad=True)
+    want_loss, want_grad = torch_cross_entropy(torch, x, t, "none", label_smoothing=label_smoothing)
+    rtol = 1e-5 if dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(loss, want_loss, rtol=rtol, atol=rtol)   # NaN and inf where torch has them
+    np.testing.assert_allclose(grad, want_grad, rtol=rtol, atol=rtol)
+
+
+# ---------------------------------------------------------------- a class axis in slices
+
+@pytest.mark.parametrize("C,cuts", [(10, (4,)), (37, (5, 20)), (5000, (1300, 2600, 3900))])
+@pytest.mark.parametrize("options", ["plain", "ignore", "smoothing-weights-z"])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_slices_of_the_classes_add_up_to_the_whole(C, cuts, options, reduction, dtype, rng, torch):
+    x = normal(rng, (23, C), dtype, 3.0)
+    t = rng.integers(0, C, 23)
+    kw = {}
+    if options != "plain":
+        t[::4] = -100
+    if options == "smoothing-weights-z":
+        kw = {"weight": rng.uniform(0.2, 2.0, C).astype(dtype), "label_smoothing": 0.15, "z_loss": 1e-2}
+    whole_loss, whole_grad = fs.cross_entropy(x, t, reduction=reduction, return_grad=True, **kw)
+    lse = fs.logsumexp(x.astype(np.float64))
+    bounds = (0, *cuts, C)
+    losses, grads = [], []
+    for lo, hi in zip(bounds, bounds[1:]):
+        loss, grad = fs.cross_entropy(np.ascontiguousarray(x[:, lo:hi]), t, reduction=reduction, return_grad=True,
+                                      lse=lse, class_offset=lo, num_classes=C, **kw)
+        losses.append(np.asarray(loss, np.float64))
+        grads.append(grad)
+    tol = ops.LOSS_RTOL[dtype]
+    np.testing.assert_allclose(sum(losses), np.asarray(whole_loss, np.float64), rtol=tol, atol=tol)
+    np.testing.assert_allclose(np.concatenate(grads, axis=1), whole_grad, rtol=tol, atol=tol * np.abs(whole_grad).max())
+    # and the whole against PyTorch, the slices' sum with it
+    if options != "smoothing-weights-z":
+        want = torch.nn.functional.cross_entropy(torch.from_numpy(x.astype(np.float64)), torch.from_numpy(t),
+                                                 reduction=reduction).numpy()
+        np.testing.assert_allclose(sum(losses), want, rtol=tol, atol=tol)
+
+
+def test_a_slice_without_the_target_gets_the_softmax_gradient(rng):
+    x = normal(rng, (4, 12), np.float64)
+    t = np.array([0, 1, 11, 2])
+    lse = fs.logsumexp(x)
+    loss, grad = fs.cross_entropy(x[:, 6:].copy(), t, reduction="none", return_grad=True, lse=lse,
+                                  class_offset=6, num_classes=12)
+    p = np.exp(x - lse[:, None])[:, 6:]
+    p[2, 5] -= 1.0
+    assert loss.tolist()[:2] == [0.0, 0.0] and loss[3] == 0.0
+    np.testing.assert_allclose(loss[2], lse[2] - x[2, 11], rtol=1e-14)
+    np.testing.assert_allclose(grad, p, rtol=1e-13, atol=1e-16)
+
+
+@pytest.mark.parametrize("kwargs,exc,pattern", [
+    ({"class_offset": 2}, ValueError, "lse"),
+    ({"num_classes": 9}, ValueError, "lse"),
+    ({"lse": np.zeros(3)}, ValueError, r"lse.*\(3,\).*\(4,\)"),
+    ({"lse": np.zeros(4), "class_offset": 5, "num_classes": 9}, ValueError, "class_offset=5"),
+    ({"lse": np.zeros(4), "class_offset": -1, "num_classes": 9}, ValueError, "class_offset=-1"),
+    ({"lse": np.zeros(4), "num_classes": 2}, ValueError, "num_classes=2"),
+    ({"lse": np.zeros(4), "class_offset": 1.5, "num_classes": 9}, TypeError, "class_offset"),
+    ({"lse": np.zeros(4), "num_classes": 9, "weight": np.ones(5)}, ValueError, r"weight.*\(5,\).*\(9,\)"),
+    ({"lse": np.zeros(4, complex), "num_classes": 9}, TypeError, "lse"),
+])
+def test_bad_slices_are_refused(kwargs, exc, pattern):
+    x = np.zeros((4, 5))
+    with pytest.raises(exc, match=pattern):
+        fs.cross_entropy(x, np.array([0, 1, 2, 3]), **kwargs)
+
+
+def test_slices_take_class_indices_only_and_check_them_against_all_classes():
+    x = np.zeros((2, 5))
+    with pytest.raises(ValueError, match="lse"):
+        fs.cross_entropy(x, np.full((2, 5), 0.2), lse=np.zeros(2))
+    with pytest.raises(IndexError, match=r"target\[1\] = 9"):
+        fs.cross_entropy(x, np.array([8, 9]), lse=np.zeros(2), class_offset=3, num_classes=9)
+    fs.cross_entropy(x, np.array([8, 0]), lse=np.zeros(2), class_offset=3, num_classes=9)  # both valid

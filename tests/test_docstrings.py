@@ -1,12 +1,23 @@
 """The examples in the public docstrings run and print what they show."""
 import doctest
-import importlib
+import inspect
 
 import pytest
 
+import fastsoftmax
 
-@pytest.mark.parametrize("module", ["fastsoftmax.softmax", "fastsoftmax.losses"])
+PUBLIC_MODULES = fastsoftmax._PUBLIC_MODULES
+
+
+@pytest.mark.parametrize("module", PUBLIC_MODULES, ids=lambda m: m.__name__)
 def test_docstring_examples(module):
-    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.NORMALIZE_WHITESPACE)
+    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0
     assert result.failed == 0
+
+
+@pytest.mark.parametrize("name", [n for n in fastsoftmax.__all__ if n != "__version__"])
+def test_every_public_function_has_an_example(name):
+    # SPEC section 0: docstrings with the formula, shapes and an example.
+    doc = inspect.getdoc(inspect.unwrap(getattr(fastsoftmax, name))) or ""
+    assert ">>>" in doc, f"fastsoftmax.{name}'s docstring has no example"

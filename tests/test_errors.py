@@ -1,5 +1,5 @@
 """Bad input gets a clear Python exception naming the argument, never a
-crash or a wrong answer. The cases live in the operation table (ops.py)."""
+crash or a wrong answer. The cases live in the operation table (tests/ops/)."""
 from __future__ import annotations
 
 import re

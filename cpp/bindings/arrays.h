@@ -74,6 +74,15 @@ inline void same_shape(const py::array& a, const char* an, const py::array& b, c
     throw py::value_error(std::string(an) + " has shape " + shape_str(a) + " but " + bn + " has shape " + shape_str(b));
 }
 
+// A writable output of `like`'s shape (name: its argument), or no rows when none is given.
+template <class T>
+Rows<T> optional_rows_like(const py::object& o, const py::array& like, const char* like_name, const char* name) {
+  if (o.is_none()) return Rows<T>();
+  const py::array a = o.cast<py::array>();
+  same_shape(like, like_name, a, name);
+  return rows_of<T>(a, name, true);
+}
+
 // Calls f.template operator()<float>() or <double>() by the dtype of a.
 template <class F>
 auto by_dtype(const py::array& a, const char* name, F&& f) {

@@ -33,12 +33,16 @@ void logsumexp_rows(const py::array& x, const py::object& b, const py::array& ou
   });
 }
 
+template <class T>
+RowSummaries<T> summaries_of(const py::array& max, const py::array& sumexp, int64_t rows) {
+  return {vector_of<T>(max, "max", rows, true), vector_of<T>(sumexp, "sumexp", rows, true)};
+}
+
 void row_statistics_rows(const py::array& x, const py::array& max, const py::array& sumexp) {
   by_dtype(x, "x", [&](auto tag) {
     using T = decltype(tag);
     const Rows<T> xr = rows_of<T>(x, "x", false);
-    RowStatisticsArgs<T> a{xr.data, xr.ld, xr.rows, xr.n, vector_of<T>(max, "max", xr.rows, true),
-                           vector_of<T>(sumexp, "sumexp", xr.rows, true)};
+    RowStatisticsArgs<T> a{xr.data, xr.ld, xr.rows, xr.n, summaries_of<T>(max, sumexp, xr.rows)};
     run_kernel(&KernelTable::row_statistics, a);
   });
 }
@@ -49,8 +53,7 @@ void merge_statistics_rows(const py::array& maxes, const py::array& sums, const 
   by_dtype(maxes, "maxes", [&](auto tag) {
     using T = decltype(tag);
     const Rows<T> mr = rows_of<T>(maxes, "maxes", false), sr = rows_of<T>(sums, "sums", false);
-    MergeStatisticsArgs<T> a{mr.data, mr.ld, sr.data, sr.ld, mr.rows, mr.n, vector_of<T>(max, "max", mr.rows, true),
-                             vector_of<T>(sumexp, "sumexp", mr.rows, true)};
+    MergeStatisticsArgs<T> a{mr.data, mr.ld, sr.data, sr.ld, mr.rows, mr.n, summaries_of<T>(max, sumexp, mr.rows)};
     run_kernel(&KernelTable::merge_statistics, a);
   });
 }

@@ -63,12 +63,8 @@ void cross_entropy_rows(const py::array& x, const py::object& target, const py::
     a.z_loss = z_loss;
     a.grad_scale = grad_scale;
     a.row_loss = vector_of<double>(row_loss, "row_loss", xr.rows, true);
-    if (!grad.is_none()) {
-      const py::array g = grad.cast<py::array>();
-      same_shape(x, "logits", g, "grad_out");
-      const Rows<T> gr = rows_of<T>(g, "grad_out", true);
-      a.grad = gr.data; a.ldg = gr.ld;
-    }
+    const Rows<T> gr = optional_rows_like<T>(grad, x, "logits", "grad_out");
+    a.grad = gr.data; a.ldg = gr.ld;
     run_kernel(&KernelTable::cross_entropy, a);
   });
 }
@@ -99,18 +95,10 @@ void bce_rows(const py::array& x, const py::array& t, const py::object& weight, 
     a.pw = strided_operand<T>(pos_weight, x, "pos_weight", a.ldpw, a.cpw);
     a.grad_scale = grad_scale;
     a.row_loss = vector_of<double>(row_loss, "row_loss", xr.rows, true);
-    if (!loss.is_none()) {
-      const py::array l = loss.cast<py::array>();
-      same_shape(x, "logits", l, "loss");
-      const Rows<T> lr = rows_of<T>(l, "loss", true);
-      a.loss = lr.data; a.ldl = lr.ld;
-    }
-    if (!grad.is_none()) {
-      const py::array g = grad.cast<py::array>();
-      same_shape(x, "logits", g, "grad_out");
-      const Rows<T> gr = rows_of<T>(g, "grad_out", true);
-      a.grad = gr.data; a.ldgr = gr.ld;
-    }
+    const Rows<T> lr = optional_rows_like<T>(loss, x, "logits", "loss");
+    const Rows<T> gr = optional_rows_like<T>(grad, x, "logits", "grad_out");
+    a.loss = lr.data; a.ldl = lr.ld;
+    a.grad = gr.data; a.ldgr = gr.ld;
     run_kernel(&KernelTable::bce, a);
   });
 }

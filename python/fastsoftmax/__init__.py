@@ -3,23 +3,23 @@
 C++ kernels (SIMD chosen at import, OpenMP threads, GIL released) under a
 NumPy API. See ``show_config()`` for what this build and CPU use.
 """
+from . import _config, losses
+from . import softmax as _softmax_module  # the name ``softmax`` is the function
+from ._config import *  # noqa: F401,F403 (each module's __all__ is its public part)
+from ._config import _warn_about_simd_request
 from ._core import __version__
-from ._config import _warn_about_simd_request, get_num_threads, set_num_threads, show_config
-from .losses import binary_cross_entropy_with_logits, cross_entropy
-from .softmax import log_softmax, log_softmax_backward, logsumexp, softmax, softmax_backward
+from .losses import *  # noqa: F401,F403
+from .softmax import *  # noqa: F401,F403
 
-__all__ = [
-    "__version__",
-    "softmax",
-    "log_softmax",
-    "logsumexp",
-    "softmax_backward",
-    "log_softmax_backward",
-    "cross_entropy",
-    "binary_cross_entropy_with_logits",
-    "set_num_threads",
-    "get_num_threads",
-    "show_config",
-]
+# The one list of public names: every name in these modules' __all__, in this
+# order. A new public function goes into its module's __all__ (and the tests'
+# op table, tests/ops/, which test_public_api.py checks); a new public module
+# goes here and in a star import above.
+_PUBLIC_MODULES = (_softmax_module, losses, _config)
+
+__all__ = ["__version__"]
+for _module in _PUBLIC_MODULES:
+    __all__ += _module.__all__
+del _module
 
 _warn_about_simd_request()

@@ -32,53 +32,11 @@ import fastsoftmax
 from fastsoftmax import _core
 
 Runner = Callable[[], object]  # one call of the timed operation, inputs and buffers bound
-
-FAMILY_OPS = ("softmax", "log_softmax", "logsumexp")
-XENT_OP = "cross_entropy"
-BCE_OP = "binary_cross_entropy_with_logits"
-# logsumexp writes one value per row: allocating its output costs nothing worth a column
-ALLOCATING_OPS = ("softmax", "log_softmax", XENT_OP, BCE_OP)
-
 Shape = Tuple[int, int]
+Layout = Tuple[Shape, str]  # (shape, dtype)
 
 
-# --------------------------------------------------------------------------- cases and inputs
-
-@dataclass(frozen=True)
-class Case:
-    op: str
-    shape: Shape
-    dtype: str = "float32"
-
-    @property
-    def label(self) -> str:
-        return f"{self.op} {shape_id(self.shape)} {self.dtype}"
-
-
-def _family(shape: Shape) -> List[Case]:
-    return [Case(op, shape) for op in FAMILY_OPS]
-
-
-# Cases sharing a shape and dtype are listed together so each array is built once.
-FULL_CASES: Tuple[Case, ...] = (
-    *_family((4096, 32000)), *_family((16384, 128)), *_family((64, 1_000_000)),
-    Case("softmax", (4096, 32000), "float64"),
-    Case(XENT_OP, (8192, 32000)),
-    Case(XENT_OP, (65536, 10)),  # few classes: the tiny-row path
-    Case(BCE_OP, (8192, 1000)),
-)
-QUICK_CASES: Tuple[Case, ...] = (
-    *_family((1024, 32000)), *_family((4096, 128)), *_family((8, 1_000_000)),
-    Case("softmax", (1024, 32000), "float64"),
-    Case(XENT_OP, (2048, 32000)),
-    Case(XENT_OP, (16384, 10)),
-    Case(BCE_OP, (2048, 1000)),
-)
-
-
-def shape_id(shape: Sequence[int]) -> str:
-    return "x".join(str(n) for n in shape)
-
+# --------------------------------------------------------------------------- inputs
 
 @dataclass
 class Inputs:
@@ -97,32 +55,37 @@ def make_inputs(shape: Shape, dtype: str = "float32", *, with_target: bool = Fal
     return Inputs(x, target, labels)
 
 
-def bytes_moved(op: str, inputs: Inputs) -> int:
-    """Bytes the operation must read and write at the least."""
+def shape_id(shape: Sequence[int]) -> str:
+    return "x".join(str(n) for n in shape)
+
+
+# --------------------------------------------------------------------------- how each op is called
+
+def _fastsoftmax_with_out(name: str) -> Callable[[Inputs, Optional[np.ndarray]], Runner]:
+    def runner(inputs: Inputs, out: Optional[np.ndarray]) -> Runner:
+        x, function = inputs.x, getattr(fastsoftmax, name)
+        return lambda: function(x, out=out)
+    return runner
+
+
+def _fastsoftmax_logsumexp(inputs: Inputs, out: None) -> Runner:
     x = inputs.x
-    if op == "logsumexp":
-        return x.nbytes + x.nbytes // x.shape[-1]
-    if op == XENT_OP:
-        return 2 * x.nbytes + inputs.target.nbytes  # read logits and targets, write the gradient
-    if op == BCE_OP:
-        return 3 * x.nbytes  # read logits and labels, write the gradient
-    return 2 * x.nbytes
+    return lambda: fastsoftmax.logsumexp(x)
 
 
-# --------------------------------------------------------------------------- runners
-
-def fastsoftmax_runner(op: str, inputs: Inputs, allocate: bool) -> Runner:
+def _fastsoftmax_row_statistics(inputs: Inputs, out: None) -> Runner:
     x = inputs.x
-    if op == "logsumexp":
-        return lambda: fastsoftmax.logsumexp(x)
-    out = None if allocate else np.empty_like(x)
-    if op == XENT_OP:
-        return lambda: fastsoftmax.cross_entropy(x, inputs.target, return_grad=True, grad_out=out)
-    if op == BCE_OP:
-        return lambda: fastsoftmax.binary_cross_entropy_with_logits(x, inputs.labels, return_grad=True,
-                                                                    grad_out=out)
-    function = getattr(fastsoftmax, op)
-    return lambda: function(x, out=out)
+    return lambda: fastsoftmax.row_statistics(x)
+
+
+def _fastsoftmax_cross_entropy(inputs: Inputs, out: Optional[np.ndarray]) -> Runner:
+    x = inputs.x
+    return lambda: fastsoftmax.cross_entropy(x, inputs.target, return_grad=True, grad_out=out)
+
+
+def _fastsoftmax_bce(inputs: Inputs, out: Optional[np.ndarray]) -> Runner:
+    x = inputs.x
+    return lambda: fastsoftmax.binary_cross_entropy_with_logits(x, inputs.labels, return_grad=True, grad_out=out)
 
 
 def _numpy_shifted_exp(x: np.ndarray, work: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
@@ -148,6 +111,11 @@ def _numpy_logsumexp(inputs: Inputs, work: np.ndarray) -> np.ndarray:
     return (row_max + np.log(row_sum))[..., 0]
 
 
+def _numpy_row_statistics(inputs: Inputs, work: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    row_max, row_sum = _numpy_shifted_exp(inputs.x, work)
+    return row_max[..., 0], row_sum[..., 0]
+
+
 def _numpy_cross_entropy(inputs: Inputs, grad: np.ndarray) -> Tuple[np.floating, np.ndarray]:
     """Mean cross-entropy and its gradient (softmax - one_hot) / N."""
     x, target = inputs.x, inputs.target
@@ -169,17 +137,151 @@ def _numpy_bce(inputs: Inputs, grad: np.ndarray) -> Tuple[np.floating, np.ndarra
     return loss, grad
 
 
-_NUMPY_OPS: Dict[str, Callable[[Inputs, np.ndarray], Any]] = {
-    "softmax": _numpy_softmax,
-    "log_softmax": _numpy_log_softmax,
-    "logsumexp": _numpy_logsumexp,
-    XENT_OP: _numpy_cross_entropy,
-    BCE_OP: _numpy_bce,
-}
+TorchRunner = Callable[[Any, Inputs, bool], Runner]  # (torch, inputs, allocate) -> one call
+
+
+def _torch_rowwise(name: str, reduces: bool = False) -> TorchRunner:
+    """torch.<name>(x, -1), into a preallocated ``out=`` unless allocating."""
+    def runner(torch: Any, inputs: Inputs, allocate: bool) -> Runner:
+        function = getattr(torch, name)
+        x = torch.from_numpy(inputs.x)
+        if allocate:
+            return lambda: function(x, -1)
+        out = torch.empty(x.shape[:-1] if reduces else x.shape, dtype=x.dtype)
+        return lambda: function(x, -1, out=out)
+    return runner
+
+
+def _torch_loss(name: str, target: str) -> TorchRunner:
+    """The loss's forward and backward, as a training step runs them (always allocating)."""
+    def runner(torch: Any, inputs: Inputs, allocate: bool) -> Runner:
+        logits = torch.from_numpy(inputs.x).requires_grad_()
+        target_tensor, loss = torch.from_numpy(getattr(inputs, target)), getattr(torch.nn.functional, name)
+
+        def forward_backward() -> Any:
+            logits.grad = None  # a fresh gradient each step, as in training
+            loss(logits, target_tensor).backward()
+            return logits.grad
+
+        return forward_backward
+    return runner
+
+
+# --------------------------------------------------------------------------- the operations
+
+@dataclass(frozen=True)
+class BenchOp:
+    """One operation of the benchmark. Adding an op to ``python -m fastsoftmax
+    bench`` and to bench/ (bench_<area>.py) is one entry of BENCH_OPS."""
+    name: str                                                      # the fastsoftmax function
+    area: str                                                      # timed by bench/bench_<area>.py too
+    fastsoftmax: Callable[[Inputs, Optional[np.ndarray]], Runner]  # out: preallocated, or None: allocating
+    bytes_moved: Callable[[Inputs], int]                           # what it must read and write at the least
+    numpy: Callable[[Inputs, np.ndarray], Any]                     # the formula in NumPy, into a work buffer
+    torch: Optional[TorchRunner]                                   # None: PyTorch has no such op
+    full: Tuple[Layout, ...]                                       # the layouts timed ...
+    quick: Tuple[Layout, ...]                                      # ... and those of --quick
+    scipy: bool = False                                            # scipy.special has it (no out=)
+    torch_out: bool = False                                        # PyTorch can write into preallocated memory
+    # its output is as large as x: timed into a preallocated out=/grad_out=, and
+    # the allocating call timed apart (logsumexp writes one value per row)
+    full_output: bool = True
+    with_target: bool = False                                      # reads Inputs.target
+    with_labels: bool = False                                      # reads Inputs.labels
+
+    def layouts(self, quick: bool) -> Tuple[Layout, ...]:
+        return self.quick if quick else self.full
+
+
+def float32_layouts(*shapes: Shape) -> Tuple[Layout, ...]:
+    return tuple((shape, "float32") for shape in shapes)
+
+
+def _read_and_write_x(inputs: Inputs) -> int:
+    return 2 * inputs.x.nbytes
+
+
+_FAMILY_FULL = float32_layouts((4096, 32000), (16384, 128), (64, 1_000_000))
+_FAMILY_QUICK = float32_layouts((1024, 32000), (4096, 128), (8, 1_000_000))
+
+BENCH_OPS: Tuple[BenchOp, ...] = (
+    BenchOp("softmax", "softmax", _fastsoftmax_with_out("softmax"), _read_and_write_x, _numpy_softmax,
+            _torch_rowwise("softmax"), full=(*_FAMILY_FULL, ((4096, 32000), "float64")),
+            quick=(*_FAMILY_QUICK, ((1024, 32000), "float64")), scipy=True, torch_out=True),
+    BenchOp("log_softmax", "softmax", _fastsoftmax_with_out("log_softmax"), _read_and_write_x, _numpy_log_softmax,
+            _torch_rowwise("log_softmax"), full=_FAMILY_FULL, quick=_FAMILY_QUICK, scipy=True, torch_out=True),
+    BenchOp("logsumexp", "softmax", _fastsoftmax_logsumexp,
+            lambda inputs: inputs.x.nbytes + inputs.x.nbytes // inputs.x.shape[-1], _numpy_logsumexp,
+            _torch_rowwise("logsumexp", reduces=True), full=_FAMILY_FULL, quick=_FAMILY_QUICK, scipy=True,
+            torch_out=True, full_output=False),
+    BenchOp("row_statistics", "softmax", _fastsoftmax_row_statistics,
+            lambda inputs: inputs.x.nbytes + 2 * inputs.x.nbytes // inputs.x.shape[-1], _numpy_row_statistics, None,
+            full=float32_layouts((4096, 32000)), quick=float32_layouts((1024, 32000)), full_output=False),
+    BenchOp("cross_entropy", "cross_entropy", _fastsoftmax_cross_entropy,
+            lambda inputs: 2 * inputs.x.nbytes + inputs.target.nbytes,  # read logits and targets, write the gradient
+            _numpy_cross_entropy, _torch_loss("cross_entropy", "target"),
+            # 10 classes: the tiny-row path
+            full=float32_layouts((8192, 32000), (65536, 10)), quick=float32_layouts((2048, 32000), (16384, 10)),
+            with_target=True),
+    BenchOp("binary_cross_entropy_with_logits", "cross_entropy", _fastsoftmax_bce,
+            lambda inputs: 3 * inputs.x.nbytes,  # read logits and labels, write the gradient
+            _numpy_bce, _torch_loss("binary_cross_entropy_with_logits", "labels"),
+            full=float32_layouts((8192, 1000)), quick=float32_layouts((2048, 1000)), with_labels=True),
+)
+BENCH_OPS_BY_NAME: Dict[str, BenchOp] = {op.name: op for op in BENCH_OPS}
+
+
+def ops_in(area: str) -> Tuple[str, ...]:
+    """The names of the ops that bench/bench_<area>.py times."""
+    return tuple(op.name for op in BENCH_OPS if op.area == area)
+
+
+def inputs_for(ops: Sequence[str], shape: Shape, dtype: str = "float32") -> Inputs:
+    """One set of arrays for these ops (targets and labels if any of them reads them)."""
+    return make_inputs(shape, dtype, with_target=any(BENCH_OPS_BY_NAME[op].with_target for op in ops),
+                       with_labels=any(BENCH_OPS_BY_NAME[op].with_labels for op in ops))
+
+
+# --------------------------------------------------------------------------- cases
+
+@dataclass(frozen=True)
+class Case:
+    op: str
+    shape: Shape
+    dtype: str = "float32"
+
+    @property
+    def label(self) -> str:
+        return f"{self.op} {shape_id(self.shape)} {self.dtype}"
+
+
+def _cases(quick: bool) -> Tuple[Case, ...]:
+    """Every op at each of its layouts, the cases of a layout listed together (in
+    the order the layouts first appear in BENCH_OPS) so each array is built once."""
+    layouts = dict.fromkeys(layout for op in BENCH_OPS for layout in op.layouts(quick))
+    return tuple(Case(op.name, shape, dtype) for shape, dtype in layouts for op in BENCH_OPS
+                 if (shape, dtype) in op.layouts(quick))
+
+
+FULL_CASES: Tuple[Case, ...] = _cases(quick=False)
+QUICK_CASES: Tuple[Case, ...] = _cases(quick=True)
+
+
+# --------------------------------------------------------------------------- runners
+
+def bytes_moved(op: str, inputs: Inputs) -> int:
+    """Bytes the operation must read and write at the least."""
+    return BENCH_OPS_BY_NAME[op].bytes_moved(inputs)
+
+
+def fastsoftmax_runner(op: str, inputs: Inputs, allocate: bool) -> Runner:
+    bench_op = BENCH_OPS_BY_NAME[op]
+    out = None if allocate or not bench_op.full_output else np.empty_like(inputs.x)
+    return bench_op.fastsoftmax(inputs, out)
 
 
 def numpy_runner(op: str, inputs: Inputs, allocate: bool) -> Runner:
-    compute = _NUMPY_OPS[op]
+    compute = BENCH_OPS_BY_NAME[op].numpy
     if allocate:
         return lambda: compute(inputs, np.empty_like(inputs.x))
     buffer = np.empty_like(inputs.x)
@@ -187,7 +289,7 @@ def numpy_runner(op: str, inputs: Inputs, allocate: bool) -> Runner:
 
 
 def scipy_runner(op: str, inputs: Inputs, allocate: bool) -> Optional[Runner]:
-    if op not in FAMILY_OPS:
+    if not BENCH_OPS_BY_NAME[op].scipy:
         return None
     function = getattr(importlib.import_module("scipy.special"), op)
     return lambda: function(inputs.x, axis=-1)  # SciPy has no out=: always allocating
@@ -199,33 +301,9 @@ def _torch() -> Any:
     return torch
 
 
-def _torch_loss(torch: Any, inputs: Inputs, op: str) -> Runner:
-    """The loss's forward and backward, as a training step runs them."""
-    logits = torch.from_numpy(inputs.x).requires_grad_()
-    functional = torch.nn.functional
-    if op == XENT_OP:
-        target, loss = torch.from_numpy(inputs.target), functional.cross_entropy
-    else:
-        target, loss = torch.from_numpy(inputs.labels), functional.binary_cross_entropy_with_logits
-
-    def forward_backward() -> Any:
-        logits.grad = None  # a fresh gradient each step, as in training
-        loss(logits, target).backward()
-        return logits.grad
-
-    return forward_backward
-
-
-def torch_runner(op: str, inputs: Inputs, allocate: bool) -> Runner:
-    torch = _torch()
-    if op in (XENT_OP, BCE_OP):
-        return _torch_loss(torch, inputs, op)
-    function = {"softmax": torch.softmax, "log_softmax": torch.log_softmax, "logsumexp": torch.logsumexp}[op]
-    x = torch.from_numpy(inputs.x)
-    if allocate:
-        return lambda: function(x, -1)
-    out = torch.empty(x.shape[:-1] if op == "logsumexp" else x.shape, dtype=x.dtype)
-    return lambda: function(x, -1, out=out)
+def torch_runner(op: str, inputs: Inputs, allocate: bool) -> Optional[Runner]:
+    runner = BENCH_OPS_BY_NAME[op].torch
+    return None if runner is None else runner(_torch(), inputs, allocate)
 
 
 @dataclass(frozen=True)
@@ -243,9 +321,10 @@ class Peer:
 
 
 PEERS: Tuple[Peer, ...] = (
-    Peer("numpy", "numpy", numpy_runner, frozenset((*FAMILY_OPS, XENT_OP, BCE_OP))),
+    Peer("numpy", "numpy", numpy_runner, frozenset(op.name for op in BENCH_OPS)),
     Peer("scipy", "scipy", scipy_runner),
-    Peer("torch", "torch", torch_runner, frozenset(FAMILY_OPS)),  # backward has no grad_out
+    # a loss's backward allocates its gradient: no grad_out
+    Peer("torch", "torch", torch_runner, frozenset(op.name for op in BENCH_OPS if op.torch_out)),
 )
 PEERS_BY_NAME: Dict[str, Peer] = {peer.name: peer for peer in PEERS}
 
@@ -375,7 +454,7 @@ def _time_own(case: Case, inputs: Inputs, budget: Budget) -> Dict[str, Timing]:
         "copy floor": copy_floor_runner(inputs),
         "exp floor": exp_floor_runner(inputs),
     }
-    if case.op in ALLOCATING_OPS:
+    if BENCH_OPS_BY_NAME[case.op].full_output:
         runners["fastsoftmax allocating"] = fastsoftmax_runner(case.op, inputs, allocate=True)
         runners["np.copy"] = allocating_copy_runner(inputs)
     return time_together(runners, budget)
@@ -389,7 +468,7 @@ def _time_peer(peer: Peer, case: Case, inputs: Inputs, budget: Budget) -> Tuple[
         return None, None
     timing = time_together({peer.name: runner}, budget)[peer.name]
     del runner  # frees its buffers before the allocating run
-    if case.op not in ALLOCATING_OPS:
+    if not BENCH_OPS_BY_NAME[case.op].full_output:
         return timing, None
     if not has_out:
         return timing, timing
@@ -418,8 +497,7 @@ def run_cases(cases: Sequence[Case], peers: Sequence[Peer], budgets: Budgets) ->
     results = []
     for (shape, dtype), group in itertools.groupby(cases, key=lambda c: (c.shape, c.dtype)):
         group = list(group)
-        inputs = make_inputs(shape, dtype, with_target=any(c.op == XENT_OP for c in group),
-                             with_labels=any(c.op == BCE_OP for c in group))
+        inputs = inputs_for([c.op for c in group], shape, dtype)
         for case in group:
             print(f"  timing {case.label} ...", file=sys.stderr, flush=True)
             results.append(run_case(case, inputs, peers, budgets))

@@ -8,7 +8,7 @@ from typing import Any, Dict, Optional, TextIO
 
 from . import _core
 
-__all__ = ["set_num_threads", "get_num_threads", "show_config", "config"]
+__all__ = ["set_num_threads", "get_num_threads", "show_config"]  # config() is show_config's helper
 
 
 def set_num_threads(n: int) -> None:
@@ -17,6 +17,13 @@ def set_num_threads(n: int) -> None:
     The default comes from ``FASTSOFTMAX_NUM_THREADS``, then ``OMP_NUM_THREADS``,
     then the number of cores. Results are bitwise identical for any ``n``.
     A build without OpenMP (``show_config()`` says so) always runs one thread.
+
+    >>> import fastsoftmax
+    >>> before = fastsoftmax.get_num_threads()
+    >>> fastsoftmax.set_num_threads(1)
+    >>> fastsoftmax.get_num_threads()
+    1
+    >>> fastsoftmax.set_num_threads(before)
     """
     try:
         n = operator.index(n)
@@ -26,7 +33,12 @@ def set_num_threads(n: int) -> None:
 
 
 def get_num_threads() -> int:
-    """The number of threads the kernels use."""
+    """The number of threads the kernels use.
+
+    >>> import fastsoftmax
+    >>> fastsoftmax.get_num_threads() >= 1
+    True
+    """
     return _core.get_num_threads()
 
 
@@ -44,7 +56,16 @@ def config() -> Dict[str, Any]:
 
 
 def show_config(file: Optional[TextIO] = None) -> None:
-    """Print the version, SIMD level, thread count, OpenMP and CUDA status (to stdout by default)."""
+    """Print the version, SIMD level, thread count, OpenMP and CUDA status (to stdout by default).
+
+    >>> import fastsoftmax
+    >>> fastsoftmax.show_config()  # doctest: +ELLIPSIS
+    fastsoftmax ...
+      SIMD level : ...
+      threads    : ...
+      OpenMP     : ...
+      CUDA       : ...
+    """
     c = config()
     lines = [
         f"fastsoftmax {c['version']}",

@@ -54,11 +54,16 @@ def _class_weights(weight: Any, C: int, compute: np.dtype) -> Optional[np.ndarra
 def _class_slice(lse: Any, lead_shape: Tuple[int, ...], C: int, class_offset: Any,
                  num_classes: Any) -> Tuple[Optional[np.ndarray], int, int]:
     """(the rows' given log-sum-exp as float64 or None, class_offset, num_classes) for cross_entropy."""
-    try:
-        offset = operator.index(class_offset)
-        total = C + offset if num_classes is None and offset == 0 else operator.index(num_classes)
-    except TypeError:
-        raise TypeError(f"class_offset and num_classes must be ints, got {class_offset!r} and {num_classes!r}") from None
+    def integer(value: Any, name: str) -> int:
+        try:
+            return operator.index(value)
+        except TypeError:
+            raise TypeError(f"{name}: expected an int, got {value!r}") from None
+
+    offset = integer(class_offset, "class_offset")
+    if num_classes is None and offset != 0:
+        raise ValueError(f"class_offset={offset} needs num_classes (the number of classes of all slices) and lse")
+    total = C if num_classes is None else integer(num_classes, "num_classes")
     if lse is None:
         if offset != 0 or total != C:
             raise ValueError("class_offset and num_classes describe a slice of the classes: they need lse=")

@@ -159,10 +159,14 @@ def logsumexp(x: Any, axis: AxisArg = -1, *, b: Any = None, keepdims: bool = Fal
     return (shaped(out), shaped(sign)) if return_sign else shaped(out)
 
 
-def _reduced_result(v: np.ndarray, lead_shape: Tuple[int, ...]) -> Any:
-    """A per-row result in the reduced shape; a NumPy scalar when that is 0-d."""
-    v = v.reshape(lead_shape)
-    return v[()] if v.ndim == 0 else v
+def _summaries(kernel: Any, lay: _Layout, compute: np.dtype, result: np.dtype, *blocks: np.ndarray) -> Tuple[Any, Any]:
+    """(max, sumexp) per row from ``kernel(*blocks, max, sumexp)``, in the reduced shape (NumPy scalars when 0-d)."""
+    if result == np.float16:  # a float16 sum of exponentials overflows past 65504 terms
+        result = np.dtype(np.float32)
+    m, s = np.empty(lay.rows, compute), np.empty(lay.rows, compute)
+    kernel(*blocks, m, s)
+    shaped = [v.astype(result, copy=False).reshape(lay.lead_shape) for v in (m, s)]
+    return tuple(v[()] if v.ndim == 0 else v for v in shaped)
 
 
 def row_statistics(x: Any, axis: AxisArg = -1) -> Tuple[Any, Any]:
@@ -188,14 +192,8 @@ def row_statistics(x: Any, axis: AxisArg = -1) -> Tuple[Any, Any]:
     (array([3., 0.]), array([1.5032, 2.    ]))
     """
     a, compute, result = as_float_array(x, "x")
-    if result == np.float16:
-        result = np.dtype(np.float32)
     a, lay = _layout(a, axis)
-    block = lay.input_block(a, compute)
-    m, s = np.empty(lay.rows, compute), np.empty(lay.rows, compute)
-    _core.row_statistics_rows(block, m, s)
-    return (_reduced_result(m.astype(result, copy=False), lay.lead_shape),
-            _reduced_result(s.astype(result, copy=False), lay.lead_shape))
+    return _summaries(_core.row_statistics_rows, lay, compute, result, lay.input_block(a, compute))
 
 
 def merge_row_statistics(maxes: Any, sums: Any, axis: AxisArg = 0) -> Tuple[Any, Any]:
@@ -223,14 +221,9 @@ def merge_row_statistics(maxes: Any, sums: Any, axis: AxisArg = 0) -> Tuple[Any,
         raise ValueError(f"maxes has shape {mx.shape} but sums has shape {sm.shape}; they must match")
     compute = np.promote_types(m_compute, s_compute)
     result = np.promote_types(m_result, s_result)
-    if result == np.float16:
-        result = np.dtype(np.float32)
     mx, lay = _layout(mx, axis)
-    sm = sm.reshape(mx.shape)
-    m, s = np.empty(lay.rows, compute), np.empty(lay.rows, compute)
-    _core.merge_statistics_rows(lay.input_block(mx, compute), lay.input_block(sm, compute), m, s)
-    return (_reduced_result(m.astype(result, copy=False), lay.lead_shape),
-            _reduced_result(s.astype(result, copy=False), lay.lead_shape))
+    return _summaries(_core.merge_statistics_rows, lay, compute, result, lay.input_block(mx, compute),
+                      lay.input_block(sm.reshape(mx.shape), compute))
 
 
 def _backward(grad: Any, y: Any, axis: AxisArg, temperature: Any, out: Optional[np.ndarray], log: bool) -> np.ndarray:

@@ -41,10 +41,14 @@ struct LogSumExpArgs {
 // has M = +inf and S = the number of its +inf entries (exp(x - M) taken as
 // 1 where x = M); all -inf gives (-inf, 0); NaN gives S = NaN.
 template <class T>
+struct RowSummaries {
+  T* max; T* sumexp;  // [rows] each
+};
+template <class T>
 struct RowStatisticsArgs {
   const T* x; int64_t ldx;
   int64_t rows, n;
-  T* max; T* sumexp;
+  RowSummaries<T> out;
 };
 
 // Merges the k summaries of each row (merge_row_statistics): m[r][j] and
@@ -55,7 +59,7 @@ struct MergeStatisticsArgs {
   const T* m; int64_t ldm;
   const T* s; int64_t lds;
   int64_t rows, k;
-  T* max; T* sumexp;
+  RowSummaries<T> out;
 };
 
 // Vector-Jacobian product of softmax (log == false, y = softmax(x)) or of

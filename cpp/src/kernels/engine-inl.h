@@ -32,7 +32,11 @@
 //                                  its output (kExps)
 //   writer<Stream>(r, off, len, exps, factors, const Row&)
 //                                  a ChunkWriter of out[r][off, off + len)
-//   tiny(tile, b, count)           rows b .. b+count-1 of a tiny-row block
+//   tiny(tile, b, count, last)     rows b .. b+count-1 of a tiny-row block
+//                                  (tile: their x, transposed; last: the last
+//                                  row of the block's thread)
+// The transform of each logit on the fly is the engine's Sc argument
+// (UnitScale, or Scale by 1/temperature: rowstats-inl.h).
 #pragma once
 
 // The per-row value a policy's finish receives: 1/S, log S, log|S| (a sum

@@ -96,14 +96,14 @@ struct RowStatisticsPolicy {
   static constexpr bool kExps = false, kSplit = true, kOutput = false;
   static constexpr PerRow kPerRow = PerRow::kNone;
   const RowStatisticsArgs<T>& a;
-  T* out = nullptr;
+  T* out = nullptr;  // no rows of output: a.out has the per-row results
   int64_t ldo = 0;
 
   bool skip(int64_t) const { return false; }
   void skipped(int64_t, Row&) const {}
   double finish(int64_t r, T M, double S, double, Row&) const {
-    a.max[r] = M;
-    a.sumexp[r] = static_cast<T>(M == T(HUGE_VAL) ? infinite_row_sum(a.x + r * a.ldx, a.n) : S);
+    a.out.max[r] = M;
+    a.out.sumexp[r] = static_cast<T>(M == T(HUGE_VAL) ? infinite_row_sum(a.x + r * a.ldx, a.n) : S);
     return 0.0;
   }
   template <bool Stream, class Exps>
@@ -144,7 +144,7 @@ void merge_statistics(const Context& ctx, const MergeStatisticsArgs<T>& a) {
       else if (mj == M && (M == HUGE_VAL || M == -HUGE_VAL)) S += sj;
       else if (mj != -HUGE_VAL) S += sj * exp(mj - M);
     }
-    a.max[r] = static_cast<T>(M);
-    a.sumexp[r] = static_cast<T>(S);
+    a.out.max[r] = static_cast<T>(M);
+    a.out.sumexp[r] = static_cast<T>(S);
   });
 }
