@@ -4,6 +4,7 @@ code path (tiny rows, short-row blocks, pipelined rows, rows whose exp values
 are recomputed, rows split over threads, outputs written with streaming
 stores, misaligned outputs), both dtypes, their options and special values.
 
+Every op-table entry (tests/ops) joins the sweep with its big sample.
 ``tests/bitwise/golden.json`` holds, per SIMD level, the SHA-256 of each
 call's results as the kernels computed them when the file was written;
 ``test_bitwise.py`` checks the current build against it at 1, 2 and 3
@@ -187,8 +188,21 @@ def _xent_cases() -> Dict[str, Call]:
     return cases
 
 
+def _table_cases() -> Dict[str, Call]:
+    """Every op-table entry's big sample (tests/ops), so that a new operation
+    joins the sweep by its entry; its digests are recorded by --write."""
+    import ops
+
+    cases: Dict[str, Call] = {}
+    for op in ops.OPS:
+        for dt in (F32, F64):
+            args, kwargs = op.big_sample(_rng(f"table-{op.name}-{dt.name}"), dt)
+            cases[f"{op.name}-table-big-{dt.name}"] = lambda op=op, a=args, k=kwargs: op.fn(*a, **k)
+    return cases
+
+
 def all_cases() -> Dict[str, Call]:
-    return {**_family_cases(), **_xent_cases()}
+    return {**_family_cases(), **_xent_cases(), **_table_cases()}
 
 
 def digest(result: object) -> str:

@@ -83,10 +83,15 @@ def test_the_input_guard_catches_a_modified_input():
 
 
 @pytest.mark.parametrize("op", ops.OPS, ids=lambda op: op.name)
-def test_every_op_has_its_area_module_and_test_file(op):
+def test_every_op_has_its_area_module_and_a_peer_comparison(op):
     modules = {area.__name__.rsplit(".", 1)[1]: area for area in ops.AREAS}
     assert op.area in modules and op in modules[op.area].OPS, f"{op.name} is not in tests/ops/{op.area}.py"
+    # the parity tests of the area run from tests/test_<area>.py; a peer
+    # comparison is the op entry's `peer`, or in that file
     assert (TESTS_DIR / f"test_{op.area}.py").exists(), f"{op.name}: no tests/test_{op.area}.py"
+    if op.peer is None:
+        source = (TESTS_DIR / f"test_{op.area}.py").read_text()
+        assert "torch" in source or "scipy" in source, f"{op.name}: no peer comparison"
 
 
 def test_the_benchmark_times_the_ops_the_table_says():

@@ -85,6 +85,11 @@ class OpInfo:
     # Whether ``python -m fastsoftmax bench`` times it: an entry of
     # fastsoftmax._bench.BENCH_OPS (test_public_api.py checks the two agree).
     benchmarked: bool = True
+    # Its comparison with a peer library: peer(rng, dtype, peers) asserts
+    # agreement on inputs of its own (tests/test_peers.py runs it; peers has
+    # .torch and .scipy_special, imported as CI requires). None: its peer
+    # tests live in tests/test_<area>.py.
+    peer: Optional[Callable[[np.random.Generator, np.dtype, Any], None]] = None
 
     @property
     def fn(self) -> Callable[..., Any]:

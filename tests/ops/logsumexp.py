@@ -234,13 +234,40 @@ def _merge_bad_inputs() -> List[BadInput]:
         BadInput("maxes-sums-shapes", mismatch, ValueError, "maxes|sums", contains=(r"\(2, 3\)", r"\(3, 3\)"))])
 
 
+def _row_statistics_peer(rng, dt, peers) -> None:
+    """The max is PyTorch's amax exactly; max + log(sumexp) is SciPy's logsumexp."""
+    import fastsoftmax as fs
+
+    for shape, axis in (((6, 33), -1), ((5, 4000), -1), ((3, 4, 17), (0, 2)), ((7, 9), None)):
+        x = normal(rng, shape, dt, 5.0)
+        m, s = fs.row_statistics(x, axis=axis)
+        assert np.array_equal(np.asarray(m), peers.torch.from_numpy(x).amax(dim=ref.axes_of(x.ndim, axis)).numpy())
+        lse = peers.scipy_special.logsumexp(x.astype(np.float64), axis=axis)
+        assert_within(np.log(np.asarray(s, np.float64)) + np.asarray(m, np.float64), lse,
+                      RTOL[dt] * (2 * np.abs(lse) + 1), "row_statistics against SciPy's logsumexp")
+
+
+def _merge_peer(rng, dt, peers) -> None:
+    """Pieces of rows (whole pieces at -inf among them), merged: SciPy's logsumexp of the whole rows."""
+    import fastsoftmax as fs
+
+    for n, pieces in ((10, 3), (1000, 7), (70_000, 5)):
+        x = normal(rng, (9, n), dt, 6.0)
+        x[0, : n // 2] = -INF
+        parts = [fs.row_statistics(x[:, c]) for c in np.array_split(np.arange(n), pieces)]
+        m, s = fs.merge_row_statistics(np.stack([p[0] for p in parts]), np.stack([p[1] for p in parts]))
+        lse = peers.scipy_special.logsumexp(x.astype(np.float64), axis=-1)
+        assert_within(np.asarray(m, np.float64) + np.log(np.asarray(s, np.float64)), lse,
+                      RTOL[dt] * (2 * np.abs(lse) + 1), "merged pieces against SciPy's logsumexp")
+
+
 OPS: List[OpInfo] = [
     OpInfo("logsumexp", "logsumexp", ref.logsumexp, _logsumexp_samples, _logsumexp_compare, _logsumexp_bad_inputs,
            lambda rng, dt: ((normal(rng, (600, 4000), dt, 4.0),), {})),
     OpInfo("row_statistics", "logsumexp", row_statistics_reference, _row_statistics_samples,
            _summary_compare("row_statistics"), _row_statistics_bad_inputs,
-           lambda rng, dt: ((normal(rng, (600, 4000), dt, 4.0),), {})),
+           lambda rng, dt: ((normal(rng, (600, 4000), dt, 4.0),), {}), peer=_row_statistics_peer),
     OpInfo("merge_row_statistics", "logsumexp", merge_row_statistics_reference, _merge_samples,
            _summary_compare("merge_row_statistics"), _merge_bad_inputs,
-           lambda rng, dt: (_parts(rng, dt, 20_000, 64, 8), {}), benchmarked=False),
+           lambda rng, dt: (_parts(rng, dt, 20_000, 64, 8), {}), benchmarked=False, peer=_merge_peer),
 ]
