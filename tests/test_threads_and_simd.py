@@ -412,3 +412,46 @@ def test_output_page_offset_does_not_change_results(name, n, dtype, rng):
         out = out_base[start:start + 64 * n].reshape(64, n)
         WRITERS[name](x, out)
         np.testing.assert_array_equal(out, expected, err_msg=f"output {kb} KB past the input modulo 4 KB")
+
+
+# ---------------------------------------------------------------- fork
+
+_FORK_AFTER_PARALLEL_WORK = """
+import multiprocessing, os, sys, time
+import numpy as np
+import fastsoftmax as fs
+from fastsoftmax import _core
+
+threads = 2 if _core.openmp_enabled() else 1
+fs.set_num_threads(2)
+x = np.random.default_rng(0).standard_normal((256, 4096)).astype(np.float32)
+want = fs.softmax(x)                      # a parallel region in the parent first
+
+def child_work(seed):
+    fs.set_num_threads(4)                 # a child asking for threads gets one, not a hang
+    y = fs.softmax(x)
+    return bool(np.array_equal(y, want)) and fs.get_num_threads() == 1
+
+pid = os.fork()
+if pid == 0:
+    os._exit(0 if child_work(0) else 3)
+for _ in range(600):
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done:
+        break
+    time.sleep(0.05)
+else:
+    os.kill(pid, 9)
+    sys.exit("the forked child hung")
+assert os.waitstatus_to_exitcode(status) == 0, status
+
+with multiprocessing.get_context("fork").Pool(2) as pool:
+    assert all(pool.map_async(child_work, range(4)).get(timeout=60))
+assert fs.get_num_threads() == threads and np.array_equal(fs.softmax(x), want)   # the parent keeps its threads
+print("ok")
+"""
+
+
+def test_forked_children_after_parallel_work_run_single_threaded():
+    r = _python(_FORK_AFTER_PARALLEL_WORK)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stdout + r.stderr

@@ -16,7 +16,10 @@ def set_num_threads(n: int) -> None:
 
     The default comes from ``FASTSOFTMAX_NUM_THREADS``, then ``OMP_NUM_THREADS``,
     then the number of cores. Results are bitwise identical for any ``n``.
-    A build without OpenMP (``show_config()`` says so) always runs one thread.
+    A build without OpenMP (``show_config()`` says so) always runs one thread,
+    and so does a child process made by ``fork()`` (OpenMP's thread pool does
+    not survive a fork: ``multiprocessing``'s fork start method, DataLoader
+    workers and pre-forking servers get single-threaded kernels, not a hang).
 
     >>> import fastsoftmax
     >>> before = fastsoftmax.get_num_threads()

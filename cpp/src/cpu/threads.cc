@@ -5,6 +5,7 @@
 #include <thread>
 #ifdef FASTSOFTMAX_HAVE_OPENMP
 #include <omp.h>
+#include <pthread.h>
 #endif
 
 namespace fastsoftmax {
@@ -33,10 +34,23 @@ std::atomic<int>& thread_setting() {
   return n;
 }
 
+#ifdef FASTSOFTMAX_HAVE_OPENMP
+// A child made by fork() after the parent ran a parallel region inherits
+// libgomp's pool without its threads, and its next parallel region waits for
+// them forever. The child runs single-threaded instead (PyTorch's and
+// OpenBLAS's answer too), whatever set_num_threads asks later.
+std::atomic<bool> forked_child{false};
+
+void after_fork_in_child() { forked_child.store(true, std::memory_order_relaxed); }
+
+const int at_fork_registered = pthread_atfork(nullptr, nullptr, after_fork_in_child);
+#endif
+
 }  // namespace
 
 int get_num_threads() {
 #ifdef FASTSOFTMAX_HAVE_OPENMP
+  if (forked_child.load(std::memory_order_relaxed)) return 1;
   return thread_setting().load(std::memory_order_relaxed);
 #else
   return 1;
