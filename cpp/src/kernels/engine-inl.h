@@ -131,7 +131,7 @@ struct RowStates {
 
 // Ordinary rows with an output: a thread a row, pipelined.
 template <bool Stream, class P, class T, class Sc>
-void engine_rows(const Context&, const RowInput<T>& in, const Sc& scale, P& p, int nt) {
+void engine_rows(const RowInput<T>& in, const Sc& scale, P& p, int nt) {
   const int64_t n = in.n, nch = ceil_div(n, chunk_len<T>());
   const WorkArrays<T> work(2 * nt, row_shape<T>(n, P::kExps && keep_exps<T>(n)));  // per (worker, slot)
   RowStates<typename P::Row> state(2 * nt);
@@ -264,5 +264,5 @@ void run_rows(const Context& ctx, const RowInput<T>& in, const Sc& scale, P& p) 
     return;
   }
   if constexpr (P::kOutput)
-    with_flag(stream_it, [&](auto stream) { engine_rows<decltype(stream)::value>(ctx, in, scale, p, nt); });
+    with_flag(stream_it, [&](auto stream) { engine_rows<decltype(stream)::value>(in, scale, p, nt); });
 }
