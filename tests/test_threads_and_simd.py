@@ -455,3 +455,43 @@ print("ok")
 def test_forked_children_after_parallel_work_run_single_threaded():
     r = _python(_FORK_AFTER_PARALLEL_WORK)
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stdout + r.stderr
+
+
+# ---------------------------------------------------------------- thread limits
+
+@pytest.mark.parametrize("n", ["max+1", 100_000, 2**31, 2**70, 0, -3])
+def test_thread_counts_the_machine_cannot_run_are_refused(n, restore_threads):
+    n = _core.max_threads() + 1 if n == "max+1" else n
+    with pytest.raises(ValueError, match=rf"set_num_threads.*between 1 and {_core.max_threads()}.*{n}"):
+        fs.set_num_threads(n)
+    assert fs.get_num_threads() == restore_threads
+
+
+def test_the_most_threads_allowed_run(restore_threads):
+    # a few threads per processor: oversubscribed, but it must work
+    assert _core.max_threads() >= 4 * (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+    fs.set_num_threads(_core.max_threads())
+    x = np.random.default_rng(0).standard_normal((4000, 64))
+    assert np.allclose(fs.softmax(x).sum(axis=-1), 1.0)
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "abc", "1e3", "2.5", "99999999999999999999"])
+@pytest.mark.parametrize("name", ["FASTSOFTMAX_NUM_THREADS", "OMP_NUM_THREADS"])
+def test_invalid_thread_variables_warn_and_are_ignored(name, value):
+    r = _python("import warnings; warnings.simplefilter('always'); import fastsoftmax, os; "
+                "print(fastsoftmax.get_num_threads())", **{name: value})
+    assert r.returncode == 0, r.stderr
+    assert f"{name}={value} is not a positive integer" in r.stderr, r.stderr
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert int(r.stdout) == (cores if _core.openmp_enabled() else 1)
+
+
+def test_too_many_threads_from_the_environment_are_clamped_with_a_warning():
+    r = _python("import warnings; warnings.simplefilter('always'); import fastsoftmax, numpy as np; "
+                "from fastsoftmax import _core; "
+                "print(fastsoftmax.get_num_threads(), _core.max_threads(), "
+                "fastsoftmax.softmax(np.zeros((50000, 8))).sum())", FASTSOFTMAX_NUM_THREADS="100000")
+    assert r.returncode == 0, r.stderr
+    got, most, total = r.stdout.split()
+    assert int(got) == (int(most) if _core.openmp_enabled() else 1) and float(total) == 50000
+    assert f"FASTSOFTMAX_NUM_THREADS=100000 is more than {most} threads" in r.stderr, r.stderr

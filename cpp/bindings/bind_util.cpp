@@ -56,9 +56,11 @@ void parallel_copy(const py::array& src, const py::array& dst) {
   k.copy(ctx, d, s, bytes);
 }
 
-void set_threads(int n) {
-  if (n < 1) throw py::value_error("set_num_threads: n must be >= 1, got " + std::to_string(n));
-  set_num_threads(n);
+void set_threads(int64_t n) {
+  if (n < 1 || n > max_threads())
+    throw py::value_error("set_num_threads: n must be between 1 and " + std::to_string(max_threads()) + ", got " +
+                          std::to_string(n));
+  set_num_threads(static_cast<int>(n));
 }
 
 }  // namespace
@@ -71,6 +73,9 @@ void bind_util(py::module_& m) {
   m.def("set_num_threads", &set_threads, py::arg("n"));
   m.def("get_num_threads", &get_num_threads);
   m.def("openmp_enabled", &openmp_enabled);
+  m.def("max_threads", &max_threads, "the most threads set_num_threads accepts (a few per processor)");
+  m.def("thread_request_problem", &thread_request_problem,
+        "what was wrong with FASTSOFTMAX_NUM_THREADS / OMP_NUM_THREADS ('' if nothing)");
   m.def("exp", &exp_elementwise, py::arg("x"), py::arg("out"), "the kernels' vectorised exp, element-wise (1-D)");
   m.def("log", &log_elementwise, py::arg("x"), py::arg("out"), "the kernels' vectorised float64 log, element-wise (1-D)");
   m.def("exp_sum", &exp_sum, py::arg("x"), "sum(exp(x)) in one vectorised pass with no output: the exp floor");

@@ -6,7 +6,7 @@ NumPy API. See ``show_config()`` for what this build and CPU use.
 from . import _config, losses
 from . import softmax as _softmax_module  # the name ``softmax`` is the function
 from ._config import *  # noqa: F401,F403 (each module's __all__ is its public part)
-from ._config import _warn_about_simd_request
+from ._config import _warn_about_environment
 from ._core import __version__
 from .losses import *  # noqa: F401,F403
 from .softmax import *  # noqa: F401,F403
@@ -22,4 +22,4 @@ for _module in _PUBLIC_MODULES:
     __all__ += _module.__all__
 del _module
 
-_warn_about_simd_request()
+_warn_about_environment()

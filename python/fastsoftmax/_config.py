@@ -15,7 +15,11 @@ def set_num_threads(n: int) -> None:
     """Use ``n`` threads (>= 1) in every kernel from now on.
 
     The default comes from ``FASTSOFTMAX_NUM_THREADS``, then ``OMP_NUM_THREADS``,
-    then the number of cores. Results are bitwise identical for any ``n``.
+    then the number of cores (a value that is not a positive integer is ignored
+    with a warning; one above the bound below is clamped with a warning).
+    ``n`` may be at most 4 per processor (``ValueError`` above that: libgomp
+    cannot start tens of thousands of threads). Results are bitwise identical
+    for any ``n``.
     A build without OpenMP (``show_config()`` says so) always runs one thread,
     and so does a child process made by ``fork()`` (OpenMP's thread pool does
     not survive a fork: ``multiprocessing``'s fork start method, DataLoader
@@ -32,6 +36,10 @@ def set_num_threads(n: int) -> None:
         n = operator.index(n)
     except TypeError:
         raise TypeError(f"set_num_threads: n must be an int, got {type(n).__name__}") from None
+    most = _core.max_threads()
+    if not 1 <= n <= most:
+        raise ValueError(f"set_num_threads: n must be between 1 and {most} (a few threads per processor of this "
+                         f"machine), got {n}")
     _core.set_num_threads(n)
 
 
@@ -81,7 +89,8 @@ def show_config(file: Optional[TextIO] = None) -> None:
     print("\n".join(lines), file=sys.stdout if file is None else file)
 
 
-def _warn_about_simd_request() -> None:
-    problem = _core.simd_request_problem()
-    if problem:
-        warnings.warn(problem, RuntimeWarning, stacklevel=3)
+def _warn_about_environment() -> None:
+    """FASTSOFTMAX_SIMD, FASTSOFTMAX_NUM_THREADS and OMP_NUM_THREADS that could not be honoured."""
+    for problem in (_core.simd_request_problem(), _core.thread_request_problem()):
+        if problem:
+            warnings.warn(problem, RuntimeWarning, stacklevel=3)
