@@ -208,3 +208,30 @@ def test_grad_out_strided(dtype, rng):
     bce(x, t, return_grad=True, grad_out=big[::-2])
     np.testing.assert_array_equal(big[::-2], grad)
     assert (big[::2] == 0).all()
+
+
+# ---------------------------------------------------------------- weights that are views of grad_out
+
+@pytest.mark.parametrize("which", ["weight", "pos_weight"])
+@pytest.mark.parametrize("shape,view", [((3, 4), "row0"), ((1000, 8), "row0"), ((6, 5), "whole"),
+                                        ((6, 5), "column")])
+def test_a_weight_that_is_a_view_of_grad_out_is_read_as_it_was(which, shape, view, rng):
+    # the weight is read before the kernel writes the gradient over it (a
+    # broadcast row of grad_out made every row but the first see gradients)
+    x = normal(rng, shape, np.float64)
+    t = (rng.random(shape) < 0.5).astype(np.float64)
+    g = np.empty(shape)
+    g[...] = rng.uniform(0.5, 2.0, shape)
+    w = {"row0": g[0], "whole": g, "column": g[:, :1]}[view]
+    want = fs.binary_cross_entropy_with_logits(x, t, reduction="sum", return_grad=True, **{which: w.copy()})
+    loss = fs.binary_cross_entropy_with_logits(x, t, reduction="sum", grad_out=g, **{which: w})
+    assert loss == want[0]
+    assert np.array_equal(g, want[1])
+
+
+def test_the_reported_aliasing_case():
+    x, t = np.zeros((3, 4)), np.ones((3, 4))
+    g = np.zeros((3, 4))
+    g[0] = 2.0
+    loss = fs.binary_cross_entropy_with_logits(x, t, weight=g[0], reduction="sum", grad_out=g)
+    assert np.isclose(loss, 12 * 2 * np.log(2)) and np.allclose(g, -1.0)

@@ -191,11 +191,15 @@ def cross_entropy(logits: Any, target: Any, *, weight: Any = None, ignore_index:
     return (loss, gtarget) if return_grad else loss
 
 
-def _weight_operand(value: Any, name: str, shape: Tuple[int, ...], compute: np.dtype) -> Optional[np.ndarray]:
-    """A (rows, n) view of a weight broadcast to the logits' shape (stride 0 where broadcast)."""
+def _weight_operand(value: Any, name: str, shape: Tuple[int, ...], compute: np.dtype,
+                    output: Optional[np.ndarray]) -> Optional[np.ndarray]:
+    """A (rows, n) view of a weight broadcast to the logits' shape (stride 0 where broadcast),
+    copied first when it may share memory with the output the kernel writes (grad_out)."""
     if value is None:
         return None
     v, _, _ = as_float_array(value, name)
+    if output is not None and np.may_share_memory(v, output):
+        v = np.array(v, copy=True)
     try:
         b = np.broadcast_to(np.asarray(v, dtype=compute), shape)
     except ValueError:
@@ -284,8 +288,8 @@ def binary_cross_entropy_with_logits(logits: Any, target: Any, *, weight: Any = 
     work_shape = shape if x.ndim else (1,)
     x2 = input_rows(x.reshape(work_shape), compute)
     t2 = input_rows(t.reshape(work_shape), compute)
-    w2 = _weight_operand(weight, "weight", work_shape, compute)
-    pw2 = _weight_operand(pos_weight, "pos_weight", work_shape, compute)
+    w2 = _weight_operand(weight, "weight", work_shape, compute, grad_out)
+    pw2 = _weight_operand(pos_weight, "pos_weight", work_shape, compute, grad_out)
     loss_dst = OutputRows(np.empty(work_shape, result), compute) if reduction == "none" else None
     dst = None
     want_grad = return_grad or grad_out is not None
