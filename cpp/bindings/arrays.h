@@ -33,6 +33,13 @@ inline std::string shape_str(const py::array& a) {
   return s + (a.ndim() == 1 ? ",)" : ")");
 }
 
+// The kernels load whole elements: a view at an odd byte offset is refused
+// (the Python layer copies such views first).
+inline void require_aligned(const py::array& a, const char* name) {
+  if (a.size() > 0 && !(a.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_))
+    throw py::value_error(std::string(name) + ": array must be aligned");
+}
+
 template <class T>
 Rows<T> rows_of(const py::array& a, const char* name, bool writable) {
   if (!has_dtype<T>(a))
@@ -43,8 +50,8 @@ Rows<T> rows_of(const py::array& a, const char* name, bool writable) {
   const bool empty = a.shape(0) == 0 || a.shape(1) == 0;  // no element is addressed
   if (!empty && a.shape(1) > 1 && a.strides(1) != sz)
     throw py::value_error(std::string(name) + ": rows must be contiguous");
-  if (!empty && (a.strides(0) % sz != 0 || !(a.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_)))
-    throw py::value_error(std::string(name) + ": array must be aligned");
+  if (!empty && a.strides(0) % sz != 0) throw py::value_error(std::string(name) + ": array must be aligned");
+  require_aligned(a, name);
   if (writable && !a.writeable()) throw py::value_error(std::string(name) + ": array is read-only");
   Rows<T> r;
   r.data = static_cast<T*>(const_cast<void*>(a.data()));
@@ -63,6 +70,7 @@ T* vector_of(const py::array& a, const char* name, int64_t n, bool writable) {
     throw py::value_error(std::string(name) + ": expected shape (" + std::to_string(n) + ",), got " + shape_str(a));
   if (n > 1 && a.strides(0) != static_cast<py::ssize_t>(sizeof(T)))
     throw py::value_error(std::string(name) + ": must be contiguous");
+  require_aligned(a, name);
   if (writable && !a.writeable()) throw py::value_error(std::string(name) + ": array is read-only");
   return static_cast<T*>(const_cast<void*>(a.data()));
 }

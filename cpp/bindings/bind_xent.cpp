@@ -78,6 +78,7 @@ const T* strided_operand(const py::object& o, const py::array& like, const char*
   if (!has_dtype<T>(a)) throw py::type_error(std::string(name) + ": dtype must match logits");
   const auto sz = static_cast<py::ssize_t>(sizeof(T));
   if (a.strides(0) % sz || a.strides(1) % sz) throw py::value_error(std::string(name) + ": array must be aligned");
+  require_aligned(a, name);
   ld = a.strides(0) / sz;
   cs = a.strides(1) / sz;
   return static_cast<const T*>(a.data());

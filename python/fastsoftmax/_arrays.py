@@ -6,6 +6,7 @@ that shape, a copy otherwise) and check ``out=`` arguments.
 """
 from __future__ import annotations
 
+import numbers
 import operator
 from typing import Any, Optional, Sequence, Tuple, Union
 
@@ -23,6 +24,8 @@ def as_float_array(x: Any, name: str) -> Tuple[np.ndarray, np.dtype, np.dtype]:
     computes in float32 and returns float16. Anything else is a TypeError.
     """
     a = np.asarray(x)
+    if not a.dtype.isnative and a.dtype.kind in "fiuc":  # converted, as SciPy does
+        a = a.astype(np.dtype(a.dtype.type))
     dt = a.dtype
     if dt in _COMPUTE:
         return a, dt, dt
@@ -43,6 +46,8 @@ def normalize_axes(axis: AxisArg, ndim: int, name: str = "axis") -> Tuple[int, .
         raw = [axis]
     out = []
     for ax in raw:
+        if isinstance(ax, bool):  # operator.index takes True as 1; NumPy refuses it
+            raise TypeError(f"{name}: expected an int, a tuple of ints or None, got {axis!r}")
         try:
             ax = operator.index(ax)
         except TypeError:
@@ -137,12 +142,30 @@ def separate_from(inp: np.ndarray, out_block: np.ndarray) -> np.ndarray:
     return inp if same else inp.copy()
 
 
+def integer(value: Any, name: str, low: int = -2**63, high: int = 2**63 - 1) -> int:
+    """``value`` as a Python int in [low, high]; bools and non-integers are a TypeError."""
+    if isinstance(value, bool):  # operator.index takes True as 1
+        raise TypeError(f"{name}: expected an int, got {value!r}")
+    try:
+        v = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name}: expected an int, got {value!r}") from None
+    if not low <= v <= high:
+        raise ValueError(f"{name} must be in [{low}, {high}], got {v}")
+    return v
+
+
 def check_finite(value: Any, name: str, *, positive: bool = False, low: Optional[float] = None,
                  high: Optional[float] = None) -> float:
+    """``value`` as a float: a real number (not a bool or a string), finite, optionally > 0 or in [low, high]."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: expected a real number, got {value!r}")
     try:
         v = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name}: expected a real number, got {value!r}") from None
+    except OverflowError:  # an int beyond the float range
+        raise ValueError(f"{name} must be finite, got an integer of {len(str(abs(int(value))))} digits") from None
     if not np.isfinite(v):
         raise ValueError(f"{name} must be finite, got {v}")
     if positive and not v > 0:

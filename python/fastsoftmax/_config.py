@@ -32,6 +32,8 @@ def set_num_threads(n: int) -> None:
     1
     >>> fastsoftmax.set_num_threads(before)
     """
+    if isinstance(n, bool):  # operator.index takes True as 1
+        raise TypeError(f"set_num_threads: n must be an int, got {n!r}")
     try:
         n = operator.index(n)
     except TypeError:

@@ -6,13 +6,12 @@ maps a PyTorch call onto ours.
 """
 from __future__ import annotations
 
-import operator
 from typing import Any, List, Optional, Tuple, Union
 
 import numpy as np
 
 from . import _core
-from ._arrays import OutputRows, as_float_array, check_finite, check_out, input_rows, separate_from
+from ._arrays import OutputRows, as_float_array, check_finite, check_out, input_rows, integer, separate_from
 
 __all__ = ["cross_entropy", "binary_cross_entropy_with_logits"]
 
@@ -21,7 +20,7 @@ Loss = Union[np.ndarray, np.generic]
 
 
 def _check_reduction(reduction: Any) -> str:
-    if reduction not in _REDUCTIONS:
+    if not isinstance(reduction, str) or reduction not in _REDUCTIONS:
         raise ValueError(f"reduction must be one of {', '.join(repr(r) for r in _REDUCTIONS)}; got {reduction!r}")
     return reduction
 
@@ -54,12 +53,6 @@ def _class_weights(weight: Any, C: int, compute: np.dtype) -> Optional[np.ndarra
 def _class_slice(lse: Any, lead_shape: Tuple[int, ...], C: int, class_offset: Any,
                  num_classes: Any) -> Tuple[Optional[np.ndarray], int, int]:
     """(the rows' given log-sum-exp as float64 or None, class_offset, num_classes) for cross_entropy."""
-    def integer(value: Any, name: str) -> int:
-        try:
-            return operator.index(value)
-        except TypeError:
-            raise TypeError(f"{name}: expected an int, got {value!r}") from None
-
     offset = integer(class_offset, "class_offset")
     if num_classes is None and offset != 0:
         raise ValueError(f"class_offset={offset} needs num_classes (the number of classes of all slices) and lse")
@@ -150,12 +143,13 @@ def cross_entropy(logits: Any, target: Any, *, weight: Any = None, ignore_index:
         raise ValueError(f"z_loss must be >= 0, got {z}")
     lead_shape = x.shape[:-1]
     rows = int(np.prod(lead_shape, dtype=np.int64))
+    ignore_index = integer(ignore_index, "ignore_index")
     t = np.asarray(target)
     lse_rows, class_offset, total = _class_slice(lse, lead_shape, C, class_offset, num_classes)
     w = _class_weights(weight, total, compute)
     labels = probs = None
     if t.dtype.kind in "iu":
-        labels, valid = _index_targets(t, lead_shape, total, int(ignore_index))
+        labels, valid = _index_targets(t, lead_shape, total, ignore_index)
         if w is None:
             denominator = float(valid)
         else:
@@ -182,7 +176,7 @@ def cross_entropy(logits: Any, target: Any, *, weight: Any = None, ignore_index:
             probs = separate_from(probs, dst.block)
     grad_scale = (1.0 / denominator if denominator != 0 else 0.0) if reduction == "mean" else 1.0
     row_loss = np.empty(rows, np.float64)
-    _core.cross_entropy_rows(x_rows, labels, probs, w, int(ignore_index), eps, z, grad_scale, row_loss,
+    _core.cross_entropy_rows(x_rows, labels, probs, w, ignore_index, eps, z, grad_scale, row_loss,
                              dst.block if dst is not None else None, lse_rows, class_offset, total)
     loss = _reduce(row_loss, reduction, denominator, result, lead_shape)
     if dst is None:
@@ -194,11 +188,11 @@ def cross_entropy(logits: Any, target: Any, *, weight: Any = None, ignore_index:
 def _weight_operand(value: Any, name: str, shape: Tuple[int, ...], compute: np.dtype,
                     output: Optional[np.ndarray]) -> Optional[np.ndarray]:
     """A (rows, n) view of a weight broadcast to the logits' shape (stride 0 where broadcast),
-    copied first when it may share memory with the output the kernel writes (grad_out)."""
+    copied first when it is misaligned or may share memory with the output the kernel writes (grad_out)."""
     if value is None:
         return None
     v, _, _ = as_float_array(value, name)
-    if output is not None and np.may_share_memory(v, output):
+    if not v.flags.aligned or (output is not None and np.may_share_memory(v, output)):
         v = np.array(v, copy=True)
     try:
         b = np.broadcast_to(np.asarray(v, dtype=compute), shape)

@@ -45,19 +45,35 @@ def _layout(a: np.ndarray, axis: AxisArg) -> Tuple[np.ndarray, _Layout]:
     return a, _Layout(a.shape, normalize_axes(axis, a.ndim))
 
 
-def _inv_temperature(temperature: Any) -> float:
-    return 1.0 / check_finite(temperature, "temperature", positive=True)
+class _Temperature:
+    """The kernels multiply by ``inv`` = 1/T. Where 1/T is not a normal number
+    of the compute dtype (T below about 1e-308 in float64 or 3e-39 in float32,
+    or huge), ``inv`` is 1 and the values are divided by T in float64 first
+    (``scaled``), so that every finite T > 0 gives the rounded x/T."""
+
+    def __init__(self, temperature: Any, compute: np.dtype):
+        self.t = check_finite(temperature, "temperature", positive=True)
+        inv = 1.0 / self.t
+        info = np.finfo(compute)
+        self.divide = not float(info.tiny) <= inv <= float(info.max)
+        self.inv = 1.0 if self.divide else inv
+
+    def scaled(self, block: np.ndarray) -> np.ndarray:
+        if not self.divide:
+            return block
+        with np.errstate(over="ignore", under="ignore"):  # x/T overflowing to inf is the answer
+            return np.divide(block, self.t, dtype=np.float64).astype(block.dtype)
 
 
 def _softmax_impl(x: Any, axis: AxisArg, temperature: Any, out: Optional[np.ndarray], log: bool) -> np.ndarray:
     a, compute, result = as_float_array(x, "x")
     shape = a.shape
-    inv_t = _inv_temperature(temperature)
+    temp = _Temperature(temperature, compute)
     a, lay = _layout(a, axis)
     target = np.empty(a.shape, result) if out is None else check_out(out, "out", shape, result).reshape(a.shape)
     dst = lay.output(target, compute)
-    src = separate_from(lay.input_block(a, compute), dst.block)
-    _core.softmax_rows(src, dst.block, inv_t, log)
+    src = separate_from(temp.scaled(lay.input_block(a, compute)), dst.block)
+    _core.softmax_rows(src, dst.block, temp.inv, log)
     dst.finish()
     return out if out is not None else target.reshape(shape)
 
@@ -129,7 +145,6 @@ def logsumexp(x: Any, axis: AxisArg = -1, *, b: Any = None, keepdims: bool = Fal
     """
     a, compute, result = as_float_array(x, "x")
     shape = a.shape
-    inv_t = _inv_temperature(temperature)
     bb = None
     if b is not None:
         b_arr, b_compute, b_result = as_float_array(b, "b")
@@ -140,12 +155,13 @@ def logsumexp(x: Any, axis: AxisArg = -1, *, b: Any = None, keepdims: bool = Fal
         compute = np.promote_types(compute, b_compute)
         result = np.promote_types(result, b_result)
         bb = b_arr
+    temp = _Temperature(temperature, compute)
     a, lay = _layout(a, axis)
-    block = lay.input_block(a, compute)
+    block = temp.scaled(lay.input_block(a, compute))
     b_block = lay.input_block(bb.reshape(a.shape), compute) if bb is not None else None
     out = np.empty(lay.rows, compute)
     sign = np.empty(lay.rows, compute) if return_sign else None
-    _core.logsumexp_rows(block, b_block, out, sign, inv_t)
+    _core.logsumexp_rows(block, b_block, out, sign, temp.inv)
 
     def shaped(v: np.ndarray) -> Any:
         v = v.astype(result, copy=False).reshape(lay.lead_shape)
@@ -234,14 +250,17 @@ def _backward(grad: Any, y: Any, axis: AxisArg, temperature: Any, out: Optional[
     compute = np.promote_types(g_compute, y_compute)
     result = np.promote_types(g_result, y_result)
     shape = g.shape
-    inv_t = _inv_temperature(temperature)
+    temp = _Temperature(temperature, compute)
     g, lay = _layout(g, axis)
     yy = yy.reshape(g.shape)
     target = np.empty(g.shape, result) if out is None else check_out(out, "out", shape, result).reshape(g.shape)
     dst = lay.output(target, compute)
     gb = separate_from(lay.input_block(g, compute), dst.block)
     yb = separate_from(lay.input_block(yy, compute), dst.block)
-    _core.softmax_backward_rows(gb, yb, dst.block, inv_t, log)
+    _core.softmax_backward_rows(gb, yb, dst.block, temp.inv, log)
+    if temp.divide:  # dx = (the gradient at T = 1) / T
+        with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+            dst.block[...] = np.divide(dst.block, temp.t, dtype=np.float64)
     dst.finish()
     return out if out is not None else target.reshape(shape)
 

@@ -110,6 +110,13 @@ def temperature_cases(call_args: Callable[[], Tuple[tuple, dict]]) -> List[BadIn
             a, k = call_args()
             return a, dict(k, temperature=T)
         cases.append(BadInput(f"temperature={T}", build, ValueError, "temperature"))
+    # Not real numbers (float() would take the string and the bool), and an
+    # int past the float range (float() raises OverflowError).
+    for T, exc in (("2", TypeError), (True, TypeError), (np.ones(2), TypeError), (10**400, ValueError)):
+        def build(T=T):
+            a, k = call_args()
+            return a, dict(k, temperature=T)
+        cases.append(BadInput(f"temperature={str(T)[:8]}", build, exc, "temperature"))
     return cases
 
 
@@ -144,6 +151,11 @@ def axis_cases(call_args: Callable[[], Tuple[tuple, dict]]) -> List[BadInput]:
             a, k = call_args()
             return a, dict(k, axis=axis)
         cases.append(BadInput(f"axis={axis}-repeated", build, ValueError, "axis|repeat"))
+    for axis in (True, 1.0, "1", (0, False)):  # NumPy refuses a bool axis too
+        def build(axis=axis):
+            a, k = call_args()
+            return a, dict(k, axis=axis)
+        cases.append(BadInput(f"axis={axis!r}-not-an-int", build, TypeError, "axis"))
     return cases
 
 

@@ -58,6 +58,9 @@ struct CrossEntropyPolicy {
     if (left < V::N) v = select(lanes_below<T>(left), v, set1(T(0)));
     return cw ? v * load_n(cw + i, left) : v;
   }
+  // c x, 0 where c = 0: a class masked with a -inf logit and no target mass
+  // (or weight) adds nothing (0 log 0 = 0), where the product would be NaN.
+  static V times_logit(V c, V x) { return select(neq(c, set1(T(0))), c * x, set1(T(0))); }
   // Row r's loss from lse = M + log S (or the lse given); returns the
   // factor of exp(x_c - M) in its gradient.
   double finish(int64_t r, T M, double S, double logS, Row& row) const {
@@ -70,7 +73,9 @@ struct CrossEntropyPolicy {
     if (a.probs) {
       const T* q = a.probs + r * a.ldp;
       const double Q = chunked_sum<T>(C, [&](int64_t i, int64_t left) { return weighted_q(q, i, left); });
-      const double D = chunked_sum<T>(C, [&](int64_t i, int64_t left) { return weighted_q(q, i, left) * load_n(x + i, left); });
+      const double D = chunked_sum<T>(C, [&](int64_t i, int64_t left) {
+        return times_logit(weighted_q(q, i, left), load_n(x + i, left));
+      });
       loss = Q * lse - D;
       pcoef = Q;
     } else {
@@ -79,7 +84,7 @@ struct CrossEntropyPolicy {
       pcoef = (1.0 - eps) * wy;
       if (eps > 0) {
         const double D = chunked_sum<T>(C, [&](int64_t i, int64_t left) {
-          return cw ? load_n(x + i, left) * load_n(cw + i, left) : load_n(x + i, left);
+          return cw ? times_logit(load_n(cw + i, left), load_n(x + i, left)) : load_n(x + i, left);
         });
         loss += eps / Ct * (Wx * lse - D);
         pcoef += eps * Wsum / Ct;
@@ -148,7 +153,7 @@ struct CrossEntropyPolicy {
       V qp = fmadd(qt.col[j], a1, a0);
       if (wt) qp = qp * set1(wt[j]);
       Q = Q + qp;
-      D = D + qp * tile.col[j];
+      D = D + times_logit(qp, tile.col[j]);
     }
     if (out) tile.template stats<true>(C, UnitScale<T>());
     else tile.template stats<false>(C, UnitScale<T>());

@@ -1,0 +1,158 @@
+"""Inputs at the edges of what is valid: temperatures near the ends of the
+float range, big-endian and misaligned arrays, masked classes without target
+mass, means over a zero denominator. Each test failed on an earlier build
+(NaN, a refused or misread argument, or a misaligned load found by UBSan)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import fastsoftmax as fs
+
+import ops
+import reference as ref
+
+TINY_T = {np.dtype(np.float32): 1e-39, np.dtype(np.float64): 1e-310}
+
+
+# --------------------------------------------------------------------------
+# Temperatures whose reciprocal is not a normal number of the dtype
+# --------------------------------------------------------------------------
+
+def _divided(x: np.ndarray, T: float) -> np.ndarray:
+    """x / T rounded to x's dtype: what the peers compute before their softmax."""
+    with np.errstate(over="ignore", under="ignore"):
+        return np.divide(x, T, dtype=np.float64).astype(x.dtype)
+
+
+def test_tiny_temperature_is_the_argmax(dtype):
+    # 1/T overflows the dtype: it gave NaN everywhere
+    x = np.array([1e-30, 2e-30, 0.0], dtype) if dtype == np.float32 else np.array([1e-10, 2e-10, 0.0])
+    T = TINY_T[dtype]
+    np.testing.assert_array_equal(fs.softmax(x, temperature=T), [0.0, 1.0, 0.0])
+    np.testing.assert_allclose(fs.logsumexp(x, temperature=T), 2e9 if dtype == np.float32 else 2e300, rtol=1e-6)
+    logp = fs.log_softmax(x, temperature=T)
+    assert logp[1] == 0.0 and np.all(logp[[0, 2]] < -1e8)
+
+
+@pytest.mark.parametrize("T", ["tiny", "huge"])
+@pytest.mark.parametrize("n", [3, 40, 3000])
+def test_extreme_temperature_matches_dividing_first(dtype, T, n, rng):
+    # huge T: 1/T is subnormal or 0 in float32, losing its digits
+    T = TINY_T[dtype] if T == "tiny" else (1e39 if dtype == np.float32 else 1e308)
+    scale = 1e-30 if T < 1 else T / 100
+    x = (rng.standard_normal((4, n)) * scale).astype(dtype)
+    x32 = _divided(x, T)
+    ops.assert_softmax_close(fs.softmax(x, temperature=T), x32, -1, 1.0, dtype)
+    want = ref.logsumexp(x32, axis=-1)
+    np.testing.assert_allclose(fs.logsumexp(x, temperature=T), want, rtol=ops.RTOL[dtype])
+
+
+def test_tiny_temperature_backward_divides_the_gradient(dtype):
+    y = np.array([0.25, 0.75], dtype)
+    g = np.array([1.0, 0.0], dtype)
+    T = TINY_T[dtype]
+    got = fs.softmax_backward(g, y, temperature=T)
+    at_one = fs.softmax_backward(g, y)
+    with np.errstate(over="ignore"):
+        want = np.divide(at_one, T, dtype=np.float64).astype(dtype)
+    np.testing.assert_array_equal(got, want)
+    assert abs(got[0]) > 1e38  # 0.1875 / T: inf in float64, 1.875e38 in float32
+    zero = fs.softmax_backward(np.array([1.0, 1.0], dtype), y, temperature=T)
+    np.testing.assert_array_equal(zero, [0.0, 0.0])  # 0 / T, not 0 * inf = NaN
+
+
+# --------------------------------------------------------------------------
+# Byte order and alignment
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["f4", "f8", "i4", "i8"])
+def test_big_endian_inputs_are_converted(kind, rng):
+    x = (rng.standard_normal((5, 9)) * 3).astype(kind)
+    big = x.astype(">" + kind)
+    np.testing.assert_array_equal(fs.softmax(big), fs.softmax(x))
+    np.testing.assert_array_equal(fs.logsumexp(big, b=big), fs.logsumexp(x, b=x))
+    np.testing.assert_array_equal(fs.binary_cross_entropy_with_logits(big, big, pos_weight=big[0]),
+                                  fs.binary_cross_entropy_with_logits(x, x, pos_weight=x[0]))
+
+
+def test_big_endian_targets_and_weights(rng):
+    x = rng.standard_normal((6, 5))
+    t = np.array([0, 4, 2, 1, 3, 0])
+    w = rng.uniform(0.5, 2.0, 5)
+    q = fs.softmax(rng.standard_normal((6, 5)))
+    want = fs.cross_entropy(x, t, weight=w, return_grad=True)
+    got = fs.cross_entropy(x.astype(">f8"), t.astype(">i8"), weight=w.astype(">f8"), return_grad=True)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+    np.testing.assert_array_equal(fs.cross_entropy(x, q.astype(">f8")), fs.cross_entropy(x, q))
+
+
+@pytest.mark.parametrize("arg", ["weight", "pos_weight"])
+@pytest.mark.parametrize("shape", [(4,), (1, 4), (3, 4)])
+def test_misaligned_bce_weights(arg, shape, rng):
+    # a broadcast (row stride 0) view at an odd byte offset reached the kernel
+    x = rng.standard_normal((3, 4)).astype(np.float32)
+    t = rng.uniform(0, 1, (3, 4)).astype(np.float32)
+    w = rng.uniform(0.5, 2.0, shape).astype(np.float32)
+    bad = ops.unaligned(w)
+    for reduction in ("mean", "none"):
+        want = fs.binary_cross_entropy_with_logits(x, t, reduction=reduction, return_grad=True, **{arg: w})
+        got = fs.binary_cross_entropy_with_logits(x, t, reduction=reduction, return_grad=True, **{arg: bad})
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+
+
+def test_kernels_refuse_misaligned_arrays():
+    # the binding's own check, behind the Python layer's copies
+    from fastsoftmax import _core
+    x = ops.unaligned(np.zeros((2, 4), np.float32))
+    with pytest.raises(ValueError, match="aligned"):
+        _core.softmax_rows(x, np.empty((2, 4), np.float32), 1.0, False)
+    w = ops.unaligned(np.ones(4, np.float32))
+    with pytest.raises(ValueError, match="weight.*aligned"):
+        _core.bce_rows(np.zeros((2, 4), np.float32), np.zeros((2, 4), np.float32),
+                       np.broadcast_to(w, (2, 4)), None, 1.0, np.empty(2), None, None)
+
+
+# --------------------------------------------------------------------------
+# Masked classes and zero denominators
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("rows,C", [(3, 5), (40, 5), (2, 3000)])  # tiny-row tiles, blocks, long rows
+def test_probability_target_zero_on_masked_class(dtype, rows, C, rng):
+    x = rng.standard_normal((rows, C)).astype(dtype)
+    x[:, 1] = -np.inf
+    q = rng.uniform(0, 1, (rows, C))
+    q[:, 1] = 0.0
+    q = (q / q.sum(axis=1, keepdims=True)).astype(dtype)
+    loss, grad = fs.cross_entropy(x, q, reduction="none", return_grad=True)
+    assert np.all(np.isfinite(loss)) and np.all(np.isfinite(grad))  # NaN from 0 * -inf before
+    np.testing.assert_array_equal(grad[:, 1], 0.0)
+    finite = x.astype(np.float64)
+    finite[:, 1] = -1e4  # exp underflows to 0 as exp(-inf) does, and 0 * -1e4 = 0
+    want, want_grad = ref.cross_entropy(finite, q, reduction="none")
+    ops.assert_loss_close(loss, want, dtype, "loss", "none", (rows,))
+    ops.assert_grad_close(grad, want_grad, dtype, "grad")
+    # smoothing puts mass on the masked class: the loss is +inf, not NaN
+    smoothed = fs.cross_entropy(x, q, reduction="none", label_smoothing=0.1)
+    assert np.all(smoothed == np.inf)
+
+
+def test_zero_weight_masked_class_in_smoothing(dtype):
+    x = np.array([[0.0, -np.inf, 1.0]] * 2, dtype)
+    w = np.array([1.0, 0.0, 1.0], dtype)
+    loss, grad = fs.cross_entropy(x, np.array([0, 2]), weight=w, label_smoothing=0.1, reduction="none",
+                                  return_grad=True)
+    finite = x.astype(np.float64)
+    finite[:, 1] = -1e4
+    want, want_grad = ref.cross_entropy(finite, np.array([0, 2]), weight=w, reduction="none", label_smoothing=0.1)
+    ops.assert_loss_close(loss, want, dtype, "loss", "none", (2,))
+    ops.assert_grad_close(grad, want_grad, dtype, "grad")
+
+
+def test_weighted_mean_over_zero_weights_is_zero(dtype):
+    x = np.array([[1.0, 2.0, 3.0], [0.5, 0.0, -1.0]], dtype)
+    loss, grad = fs.cross_entropy(x, np.array([1, 1]), weight=np.array([1.0, 0.0, 1.0], dtype), return_grad=True)
+    assert loss == 0.0 and loss.dtype == dtype
+    np.testing.assert_array_equal(grad, 0.0)
