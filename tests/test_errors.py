@@ -75,7 +75,7 @@ def test_set_num_threads_rejects_non_positive(n, restore_threads):
 
 @pytest.mark.parametrize("n", [1.5, True, "2", None])
 def test_set_num_threads_rejects_non_integers(n, restore_threads):
-    with pytest.raises(TypeError, match="set_num_threads: n must be an int"):
+    with pytest.raises(TypeError, match="set_num_threads: n: expected an int"):
         fs.set_num_threads(n)
     assert fs.get_num_threads() == restore_threads
 

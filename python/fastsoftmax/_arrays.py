@@ -142,15 +142,15 @@ def separate_from(inp: np.ndarray, out_block: np.ndarray) -> np.ndarray:
     return inp if same else inp.copy()
 
 
-def integer(value: Any, name: str, low: int = -2**63, high: int = 2**63 - 1) -> int:
-    """``value`` as a Python int in [low, high]; bools and non-integers are a TypeError."""
+def integer(value: Any, name: str, low: Optional[int] = -2**63, high: Optional[int] = 2**63 - 1) -> int:
+    """``value`` as a Python int in [low, high] (None: unbounded); bools and non-integers are a TypeError."""
     if isinstance(value, bool):  # operator.index takes True as 1
         raise TypeError(f"{name}: expected an int, got {value!r}")
     try:
         v = operator.index(value)
     except TypeError:
         raise TypeError(f"{name}: expected an int, got {value!r}") from None
-    if not low <= v <= high:
+    if low is not None and high is not None and not low <= v <= high:
         raise ValueError(f"{name} must be in [{low}, {high}], got {v}")
     return v
 

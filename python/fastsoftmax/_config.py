@@ -1,12 +1,12 @@
 """Threads, SIMD level and build configuration."""
 from __future__ import annotations
 
-import operator
 import sys
 import warnings
 from typing import Any, Dict, Optional, TextIO
 
 from . import _core
+from ._arrays import integer
 
 __all__ = ["set_num_threads", "get_num_threads", "show_config"]  # config() is show_config's helper
 
@@ -32,12 +32,7 @@ def set_num_threads(n: int) -> None:
     1
     >>> fastsoftmax.set_num_threads(before)
     """
-    if isinstance(n, bool):  # operator.index takes True as 1
-        raise TypeError(f"set_num_threads: n must be an int, got {n!r}")
-    try:
-        n = operator.index(n)
-    except TypeError:
-        raise TypeError(f"set_num_threads: n must be an int, got {type(n).__name__}") from None
+    n = integer(n, "set_num_threads: n", low=None, high=None)  # the range check below names the bound
     most = _core.max_threads()
     if not 1 <= n <= most:
         raise ValueError(f"set_num_threads: n must be between 1 and {most} (a few threads per processor of this "
