@@ -214,3 +214,32 @@ def test_merging_keeps_infinities_and_nan():
                                              [1.0, 1.0, 0.0, 1.0]]))
     assert m.tolist()[:3] == [np.inf, 2.0, 1.0] and s.tolist()[:3] == [3.0, 1.0, 1.0]
     assert m[3] == 0.0 and np.isnan(s[3])
+
+
+# Results near 0: the largest term is 1 and the others are below the rounding
+# of 1 + s (SciPy's gh-18295). Rows of n elements (tiny tiles, blocks,
+# pipelined rows) with the dominant 0 first, last or in the middle.
+NEAR_ZERO_ROWS = [([0.0, -40.0], 4.248354255291589e-18), ([0.0, -20.0], None), ([-1e-10, -40.0], None),
+                  ([0.0, -20.0, -20.0, -20.0], None), ([-0.5, -0.5 - 745.0, -30.0], None)]
+
+
+def _lse_mpmath(x, temperature=1.0) -> float:
+    mpmath = pytest.importorskip("mpmath")
+    mpmath.mp.dps = 50
+    return float(mpmath.log(mpmath.fsum(mpmath.exp(mpmath.mpf(float(v)) / mpmath.mpf(temperature)) for v in x)))
+
+
+@pytest.mark.numeric
+@pytest.mark.parametrize("row,expected", NEAR_ZERO_ROWS, ids=[str(r[0]) for r in NEAR_ZERO_ROWS])
+@pytest.mark.parametrize("pad", [0, 30, 3000], ids=["bare", "pad30", "pad3000"])
+def test_results_near_zero_keep_their_relative_accuracy(row, expected, pad, dtype):
+    # padding with -inf keeps the value and moves the row onto another path
+    x = np.array(row + [-np.inf] * pad, dtype)
+    want = _lse_mpmath(x[np.isfinite(x)])
+    if expected is not None:
+        assert want == expected
+    rtol = 4 * ops.UNIT[dtype] * 2  # a few ulps: the exp values' own error (docs/numerics.md)
+    for rows in (1, 5, 40):
+        got = fs.logsumexp(np.tile(np.roll(x, pad // 2), (rows, 1)))
+        np.testing.assert_allclose(got, want, rtol=rtol, atol=0, err_msg=f"{rows} rows")
+    np.testing.assert_allclose(fs.logsumexp(x * 2, temperature=2.0), want, rtol=rtol, atol=0)

@@ -29,6 +29,24 @@ inline void logsumexp_inf_row(const T* x, const T* b, int64_t n, T s, T* out, T*
   logsumexp_finish(T(0), acc, log(fabs(acc)), out, sign);
 }
 
+// log S for a row whose largest term dominates and whose result M + log S
+// may be near 0: S = 1 + s' rounds s' away (S of [0, -40] is 1 in double),
+// so s', the sum of exp(x s - M) over the elements below M, is summed apart
+// and log S = log1p(s') (SciPy's fix of gh-18295). S < 2 means one element
+// is M (each adds 1); |M| >= 1 keeps the rounding of S below the result's.
+template <class T, class Sc>
+inline double log_sum_near_one(const T* x, int64_t n, const Sc& scale, T M, double S, double log_S) {
+  if (!(S < 2.0) || !(fabs(static_cast<double>(M)) < 1.0)) return log_S;
+  using V = Vec<T>;
+  const V vm = set1(M), zero = set1(T(0));
+  const double rest = chunked_sum<T>(n, [&](int64_t i, int64_t left) {
+    const V d = scale(load_n(x + i, left)) - vm;
+    const V e = select(lt(d, zero), vexp(d), zero);  // the max (d = 0) left out
+    return left < V::N ? select(lanes_below<T>(left), e, zero) : e;
+  });
+  return log1p(rest);
+}
+
 template <class T, class Sc>
 struct LogSumExpPolicy {
   struct Row {};
@@ -44,7 +62,8 @@ struct LogSumExpPolicy {
   double finish(int64_t r, T M, double S, double log_abs_S, Row&) const {
     T* sg = a.sign ? a.sign + r : nullptr;
     if (M == T(HUGE_VAL)) logsumexp_inf_row(a.x + r * a.ldx, a.b ? a.b + r * a.ldb : nullptr, a.n, a.inv_temp, a.out + r, sg);
-    else logsumexp_finish(M, S, log_abs_S, a.out + r, sg);
+    else if (a.b) logsumexp_finish(M, S, log_abs_S, a.out + r, sg);
+    else logsumexp_finish(M, S, log_sum_near_one(a.x + r * a.ldx, a.n, scale, M, S, log_abs_S), a.out + r, sg);
     return 0.0;
   }
   template <bool Stream, class Exps>
