@@ -29,22 +29,13 @@ inline void logsumexp_inf_row(const T* x, const T* b, int64_t n, T s, T* out, T*
   logsumexp_finish(T(0), acc, log(fabs(acc)), out, sign);
 }
 
-// log S for a row whose largest term dominates and whose result M + log S
-// may be near 0: S = 1 + s' rounds s' away (S of [0, -40] is 1 in double),
-// so s', the sum of exp(x s - M) over the elements below M, is summed apart
-// and log S = log1p(s') (SciPy's fix of gh-18295). S < 2 means one element
-// is M (each adds 1); |M| >= 1 keeps the rounding of S below the result's.
+// log S for logsumexp: a second read of the rows whose result M + log S may
+// be near 0 (one dominant term, |M| < 1; above, S's rounding is below the
+// result's).
 template <class T, class Sc>
 inline double log_sum_near_one(const T* x, int64_t n, const Sc& scale, T M, double S, double log_S) {
   if (!(S < 2.0) || !(fabs(static_cast<double>(M)) < 1.0)) return log_S;
-  using V = Vec<T>;
-  const V vm = set1(M), zero = set1(T(0));
-  const double rest = chunked_sum<T>(n, [&](int64_t i, int64_t left) {
-    const V d = scale(load_n(x + i, left)) - vm;
-    const V e = select(lt(d, zero), vexp(d), zero);  // the max (d = 0) left out
-    return left < V::N ? select(lanes_below<T>(left), e, zero) : e;
-  });
-  return log1p(rest);
+  return log1p(sum_below_max(x, n, scale, M));
 }
 
 template <class T, class Sc>

@@ -122,6 +122,21 @@ inline void with_scale(T s, const Body& body) {
   else body(Scale<T>{s, set1(s)});
 }
 
+// The sum of exp(x s - M) over the elements below M: S without its largest
+// term. Where one element is M (S < 2: each such element adds 1), log S =
+// log1p(this) keeps the terms that S = 1 + s rounds away (the log S of
+// [0, -40] is 0 in double, not 4.25e-18: SciPy's gh-18295).
+template <class T, class Sc>
+inline double sum_below_max(const T* x, int64_t n, const Sc& scale, T M) {
+  using V = Vec<T>;
+  const V vm = set1(M), zero = set1(T(0));
+  return chunked_sum<T>(n, [&](int64_t i, int64_t left) {
+    const V d = scale(load_n(x + i, left)) - vm;
+    const V e = select(lt(d, zero), vexp(d), zero);  // the max (d = 0) left out
+    return left < V::N ? select(lanes_below<T>(left), e, zero) : e;
+  });
+}
+
 // Max of one chunk's x (b == 0 excluded), in one accumulator (a max is
 // cheap and exact; registers are not: the exp loop that hosts it needs
 // them). The same order wherever it runs, so the same bits (max of -0 and +0

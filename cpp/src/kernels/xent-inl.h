@@ -61,6 +61,16 @@ struct CrossEntropyPolicy {
   // c x, 0 where c = 0: a class masked with a -inf logit and no target mass
   // (or weight) adds nothing (0 log 0 = 0), where the product would be NaN.
   static V times_logit(V c, V x) { return select(neq(c, set1(T(0))), c * x, set1(T(0))); }
+  // lse - x_t as (M - x_t) + log S: no cancellation of a huge M against a
+  // huge x_t, and where x_t is the row's one maximum (S < 2) the loss is
+  // log S = log1p(the other terms), its small value kept (sum_below_max).
+  static bool dominant(double xt, T M, double S) {
+    return xt == static_cast<double>(M) && S < 2.0 && fabs(xt) < HUGE_VAL;
+  }
+  double target_margin(const T* x, T M, double S, double logS, int64_t t) const {
+    if (dominant(static_cast<double>(x[t]), M, S)) return log1p(sum_below_max(x, a.C, UnitScale<T>(), M));
+    return (static_cast<double>(M) - static_cast<double>(x[t])) + logS;
+  }
   // Row r's loss from lse = M + log S (or the lse given); returns the
   // factor of exp(x_c - M) in its gradient.
   double finish(int64_t r, T M, double S, double logS, Row& row) const {
@@ -80,7 +90,8 @@ struct CrossEntropyPolicy {
       pcoef = Q;
     } else {
       const double wy = a.weight ? static_cast<double>(a.weight[t]) : 1.0;
-      loss = here ? (1.0 - eps) * wy * (lse - static_cast<double>(x[local])) : 0.0;
+      const double margin = a.lse ? lse - static_cast<double>(x[local]) : target_margin(x, M, S, logS, local);
+      loss = here ? (1.0 - eps) * wy * margin : 0.0;
       pcoef = (1.0 - eps) * wy;
       if (eps > 0) {
         const double D = chunked_sum<T>(C, [&](int64_t i, int64_t left) {
@@ -209,14 +220,17 @@ struct CrossEntropyPolicy {
       const Vec<double> vgs = set1(gs), zero = set1(0.0);
       for (int k = 0; k < N; k += Vec<double>::N) {
         const Vec<double> on = loadu(alive + k);
-        storeu(loss + k, select(neq(on, zero), loadu(Md + k) + loadu(logS + k) - loadu(xt + k), zero));
+        storeu(loss + k, select(neq(on, zero), (loadu(Md + k) - loadu(xt + k)) + loadu(logS + k), zero));
         storeu(factor + k, vgs / loadu(Sd + k) * on);
         storeu(hits + k, vgs * on);
       }
       f = lanes_from_double<T>(factor);
       vhit = lanes_from_double<T>(hits);
       vlive = lanes_from_double<T>(alive);
-      for (int k = 0; k < count; ++k) a.row_loss[b + k] = loss[k];
+      for (int k = 0; k < count; ++k) {
+        const int64_t r = b + k;
+        a.row_loss[r] = alive[k] != 0.0 && dominant(xt[k], Ms[k], Sd[k]) ? target_margin(a.x + r * a.ldx, Ms[k], Sd[k], logS[k], a.target[r]) : loss[k];
+      }
     } else {
       alignas(64) T pscale[N], hit[N], live[N];
       for (int k = 0; k < N; ++k) {
