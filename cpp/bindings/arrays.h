@@ -24,7 +24,8 @@ struct Rows {
 
 template <class T>
 bool has_dtype(const py::array& a) {
-  return a.dtype().is(py::dtype::of<T>());
+  // equivalence, not identity: an unpickled array has its own descriptor object
+  return py::detail::npy_api::get().PyArray_EquivTypes_(a.dtype().ptr(), py::dtype::of<T>().ptr());
 }
 
 inline std::string shape_str(const py::array& a) {

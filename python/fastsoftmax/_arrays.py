@@ -93,7 +93,9 @@ def input_rows(a: np.ndarray, dtype: np.dtype) -> np.ndarray:
             return v
     # np.array copies, so the block is also aligned (ascontiguousarray would
     # hand back an unaligned contiguous array unchanged)
-    return np.array(a, dtype=dtype, order="C", copy=True).reshape(-1, a.shape[-1] if a.ndim else 1)
+    n = a.shape[-1] if a.ndim else 1
+    rows = int(np.prod(a.shape[:-1], dtype=np.int64))  # not -1: a reshape cannot infer it when n is 0
+    return np.array(a, dtype=dtype, order="C", copy=True).reshape(rows, n)
 
 
 def check_out(out: Any, name: str, shape: Tuple[int, ...], dtype: np.dtype) -> np.ndarray:
