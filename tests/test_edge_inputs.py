@@ -89,7 +89,7 @@ def test_big_endian_targets_and_weights(rng):
 
 
 @pytest.mark.parametrize("arg", ["weight", "pos_weight"])
-@pytest.mark.parametrize("shape", [(4,), (1, 4), (3, 4)])
+@pytest.mark.parametrize("shape", [(), (1,), (4,), (1, 4), (3, 4)])  # () and (1,): stride-0 scalar loads
 def test_misaligned_bce_weights(arg, shape, rng):
     # a broadcast (row stride 0) view at an odd byte offset reached the kernel
     x = rng.standard_normal((3, 4)).astype(np.float32)

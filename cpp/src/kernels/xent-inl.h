@@ -90,8 +90,12 @@ struct CrossEntropyPolicy {
       pcoef = Q;
     } else {
       const double wy = a.weight ? static_cast<double>(a.weight[t]) : 1.0;
-      const double margin = a.lse ? lse - static_cast<double>(x[local]) : target_margin(x, M, S, logS, local);
-      loss = here ? (1.0 - eps) * wy * margin : 0.0;
+      if (here) {  // x[local] exists only then
+        const double margin = a.lse ? lse - static_cast<double>(x[local]) : target_margin(x, M, S, logS, local);
+        loss = (1.0 - eps) * wy * margin;
+      } else {
+        loss = 0.0;
+      }
       pcoef = (1.0 - eps) * wy;
       if (eps > 0) {
         const double D = chunked_sum<T>(C, [&](int64_t i, int64_t left) {
