@@ -4,6 +4,8 @@ mass, means over a zero denominator. Each test failed on an earlier build
 (NaN, a refused or misread argument, or a misaligned load found by UBSan)."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -176,3 +178,84 @@ def test_empty_last_axis_of_a_converted_dtype(kind):
     np.testing.assert_array_equal(fs.logsumexp(x), np.full(3, -np.inf))
     m, s = fs.row_statistics(x)
     np.testing.assert_array_equal(s, 0.0)
+
+
+# --------------------------------------------------------------------------
+# Found by the fuzz driver (tools/fuzz.py)
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", [np.float16, np.float32])
+def test_narrow_dtype_tiny_temperature_on_ordinary_logits(kind):
+    # 1/T = 1e39 is past float32: x/T was rounded to float32 (inf) and gave NaN;
+    # the call now computes in float64 and rounds only the results
+    x = np.array([1.0, 2.0, 0.0], kind)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a result past the dtype's range is inf, without a RuntimeWarning
+        np.testing.assert_array_equal(fs.softmax(x, temperature=1e-39), [0.0, 1.0, 0.0])
+        np.testing.assert_array_equal(fs.log_softmax(x, temperature=1e-39), [-np.inf, 0.0, -np.inf])
+        assert fs.logsumexp(x, temperature=1e-39) == np.inf
+        dx = fs.softmax_backward(np.array([1.0, 0.0, 0.0], kind), np.array([0.25, 0.25, 0.5], kind),
+                                 temperature=1e-39)
+    want = np.array([0.25 * 0.75, 0.25 * -0.25, 0.5 * -0.25]) / 1e-39
+    with np.errstate(over="ignore"):  # float16: inf
+        np.testing.assert_array_equal(dx, want.astype(kind))
+
+
+def test_backward_keeps_the_digits_of_a_subnormal_y():
+    # y (g - sum) / T: multiplying the subnormal y last (it came first: -0 or 2 digits)
+    g = np.array([1.0, 0.3], np.float32)
+    y = np.array([1.0, 1e-44], np.float32)  # 7 units of the last place: y (g - sum) = 4.9 of them rounded to 5
+    dx = fs.softmax_backward(g, y, temperature=1e-3)
+    y64, g64 = y.astype(np.float64), g.astype(np.float64)
+    want = y64 * (g64 - np.dot(g64, y64)) / 1e-3
+    np.testing.assert_allclose(dx, want, rtol=1e-3)
+
+
+def test_merge_of_pieces_all_at_minus_inf_is_the_empty_summary():
+    # as row_statistics of an all -inf row: (-inf, 0), whatever sums came with them
+    m, s = fs.merge_row_statistics(np.full((3, 2), -np.inf), np.array([[3.0, 1.0], [2.0, 0.0], [1.0, 5.0]]))
+    np.testing.assert_array_equal(m, [-np.inf, -np.inf])
+    np.testing.assert_array_equal(s, [0.0, 0.0])
+
+
+def test_given_lse_of_plus_inf_gives_nan(rng):
+    # as a row holding +inf does without lse= (it gave +inf)
+    x = rng.standard_normal((2, 5))
+    lse = np.array([np.inf, ref.logsumexp(x[1], axis=-1)])
+    loss, grad = fs.cross_entropy(x, np.array([1, 2]), reduction="none", return_grad=True, lse=lse,
+                                  class_offset=0, num_classes=5)
+    assert np.isnan(loss[0]) and np.isnan(grad[0]).all()
+    np.testing.assert_allclose(loss[1], ref.logsumexp(x[1], axis=-1) - x[1, 2], rtol=1e-12)
+
+
+@pytest.mark.parametrize("C", [1, 2, 7, 3000])  # tiny-row tiles and long rows
+def test_huge_equal_logits_do_not_cancel(dtype, C):
+    # sum_c c (lse - x_c) was taken as (sum c) lse - sum_c c x_c: at x = 3e38 both
+    # terms overflow or cancel (a loss of 7e18 for one class of 1e30)
+    big = 3e38 if dtype == np.float32 else 1e300
+    x = np.full((4, C), big, dtype)
+    q = np.full((4, C), 1.0 / C, dtype)
+    np.testing.assert_allclose(fs.cross_entropy(x, q, reduction="none"), np.log(C), rtol=1e-6, atol=1e-6)
+    t = np.zeros(4, np.int64)
+    np.testing.assert_allclose(fs.cross_entropy(x, t, label_smoothing=0.3, reduction="none"), np.log(C),
+                               rtol=1e-6, atol=1e-6)
+    w = np.linspace(0.5, 2.0, C).astype(dtype)
+    want = (0.7 * w[0] + 0.3 / C * w.sum()) * np.log(C)
+    np.testing.assert_allclose(fs.cross_entropy(x, t, weight=w, label_smoothing=0.3, reduction="none"), want,
+                               rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("axis", [False, True, np.True_, np.array([0, 0])])
+def test_scalar_input_refuses_a_non_integer_axis(axis):
+    # a 0-d input compared axis with a tuple of the axes it takes: False == 0 was
+    # accepted, np.True_ and arrays raised NumPy's "truth value is ambiguous"
+    with pytest.raises(TypeError, match="axis"):
+        fs.softmax(np.float32(3.0), axis=axis)
+
+
+def test_mean_over_zero_weights_has_a_zero_gradient_beside_nan(dtype):
+    # grad_scale 0 times a NaN exp value gave NaN in that row
+    x = np.array([[np.nan, 2.0, 3.0], [0.5, 0.0, -1.0]], dtype)
+    loss, grad = fs.cross_entropy(x, np.array([1, 1]), weight=np.array([1.0, 0.0, 1.0], dtype), return_grad=True)
+    assert loss == 0.0
+    np.testing.assert_array_equal(grad, 0.0)

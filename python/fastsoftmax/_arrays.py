@@ -17,13 +17,30 @@ AxisArg = Union[int, Sequence[int], None]
 _COMPUTE = {np.dtype(np.float32): np.float32, np.dtype(np.float64): np.float64}
 
 
+def as_array(x: Any, name: str) -> np.ndarray:
+    """``np.asarray(x)``, with NumPy's refusal of a ragged nested sequence naming the argument."""
+    try:
+        return np.asarray(x)
+    except ValueError as e:
+        raise ValueError(f"{name}: cannot be made an array ({e})") from None
+
+
+def flag(value: Any, name: str) -> bool:
+    """A yes/no option: a bool, a NumPy bool or the ints 0 and 1; anything else (a string, None, an array) is a TypeError."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, numbers.Integral) and value in (0, 1):
+        return bool(value)
+    raise TypeError(f"{name}: expected True or False, got {value!r}")
+
+
 def as_float_array(x: Any, name: str) -> Tuple[np.ndarray, np.dtype, np.dtype]:
     """``(array, compute dtype, result dtype)`` by SciPy's rules.
 
     float32/float64 stay; integers and bool compute as float64; float16
     computes in float32 and returns float16. Anything else is a TypeError.
     """
-    a = np.asarray(x)
+    a = as_array(x, name)
     if not a.dtype.isnative and a.dtype.kind in "fiuc":  # converted, as SciPy does
         a = a.astype(np.dtype(a.dtype.type))
     dt = a.dtype
@@ -98,6 +115,12 @@ def input_rows(a: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return np.array(a, dtype=dtype, order="C", copy=True).reshape(rows, n)
 
 
+def narrowed(v: Any, dtype: np.dtype) -> Any:
+    """``v`` (an array or a float) in ``dtype``; a value past its range rounds to +-inf without a RuntimeWarning."""
+    with np.errstate(over="ignore"):
+        return v.astype(dtype, copy=False) if isinstance(v, np.ndarray) else dtype.type(v)
+
+
 def check_out(out: Any, name: str, shape: Tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     if not isinstance(out, np.ndarray):
         raise TypeError(f"{name}: expected a numpy.ndarray, got {type(out).__name__}")
@@ -128,7 +151,8 @@ class OutputRows:
 
     def finish(self) -> None:
         if not self.direct:
-            np.copyto(self.target, self.block.reshape(self.target.shape), casting="unsafe")
+            with np.errstate(over="ignore"):  # past the target dtype's range is +-inf
+                np.copyto(self.target, self.block.reshape(self.target.shape), casting="unsafe")
 
 
 def separate_from(inp: np.ndarray, out_block: np.ndarray) -> np.ndarray:

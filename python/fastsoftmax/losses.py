@@ -11,7 +11,8 @@ from typing import Any, List, Optional, Tuple, Union
 import numpy as np
 
 from . import _core
-from ._arrays import OutputRows, as_float_array, check_finite, check_out, input_rows, integer, separate_from
+from ._arrays import (OutputRows, as_array, as_float_array, check_finite, check_out, flag, input_rows, integer,
+                      narrowed, separate_from)
 
 __all__ = ["cross_entropy", "binary_cross_entropy_with_logits"]
 
@@ -34,11 +35,12 @@ def _grad_target(grad_out: Optional[np.ndarray], shape: Tuple[int, ...], result:
 def _reduce(row_loss: np.ndarray, reduction: str, denominator: float, result: np.dtype,
             shape: Tuple[int, ...]) -> Loss:
     if reduction == "none":
-        return row_loss.astype(result).reshape(shape)
-    total = float(np.sum(row_loss))  # pairwise, fixed order: independent of threads
+        return narrowed(row_loss, result).reshape(shape)
+    with np.errstate(invalid="ignore", over="ignore"):  # NaN and inf rows give a NaN or inf total
+        total = float(np.sum(row_loss))  # pairwise, fixed order: independent of threads
     if reduction == "mean":
         total = total / denominator if denominator != 0 else 0.0
-    return result.type(total)
+    return narrowed(total, result)
 
 
 def _class_weights(weight: Any, C: int, compute: np.dtype) -> Optional[np.ndarray]:
@@ -67,7 +69,9 @@ def _class_slice(lse: Any, lead_shape: Tuple[int, ...], C: int, class_offset: An
     v, _, _ = as_float_array(lse, "lse")
     if v.shape != lead_shape:
         raise ValueError(f"lse has shape {v.shape}; expected {lead_shape} (logits.shape[:-1]), one per row")
-    return np.array(v, dtype=np.float64, order="C", copy=True).reshape(-1), offset, total
+    rows = np.array(v, dtype=np.float64, order="C", copy=True).reshape(-1)
+    rows[rows == np.inf] = np.nan  # as a row holding +inf gives NaN
+    return rows, offset, total
 
 
 def _index_targets(t: np.ndarray, lead_shape: Tuple[int, ...], C: int, ignore_index: int) -> Tuple[np.ndarray, int]:
@@ -121,7 +125,8 @@ def cross_entropy(logits: Any, target: Any, *, weight: Any = None, ignore_index:
     the smoothing terms of its classes, ``z_loss`` in the slice holding class
     0), so that the slices' losses add up to the whole loss and their
     gradients are the whole gradient's columns. ``lse`` takes class-index
-    targets only.
+    targets only; a row whose ``lse`` is ``+inf`` gets a NaN loss, as a row
+    holding ``+inf`` does.
 
     Examples
     --------
@@ -144,7 +149,7 @@ def cross_entropy(logits: Any, target: Any, *, weight: Any = None, ignore_index:
     lead_shape = x.shape[:-1]
     rows = int(np.prod(lead_shape, dtype=np.int64))
     ignore_index = integer(ignore_index, "ignore_index")
-    t = np.asarray(target)
+    t = as_array(target, "target")
     lse_rows, class_offset, total = _class_slice(lse, lead_shape, C, class_offset, num_classes)
     w = _class_weights(weight, total, compute)
     labels = probs = None
@@ -160,6 +165,7 @@ def cross_entropy(logits: Any, target: Any, *, weight: Any = None, ignore_index:
         if t.shape != x.shape:
             raise ValueError(f"target has shape {t.shape} but logits have shape {x.shape}: class "
                              f"probabilities need the logits' shape")
+        t, _, _ = as_float_array(t, "target")  # float16/32/64: a longdouble is refused
         probs = input_rows(t, compute)
         denominator = float(rows)
     else:
@@ -167,6 +173,7 @@ def cross_entropy(logits: Any, target: Any, *, weight: Any = None, ignore_index:
                         f"class probabilities")
     x_rows = input_rows(x, compute)
     dst = None
+    return_grad = flag(return_grad, "return_grad")
     want_grad = return_grad or grad_out is not None
     if want_grad:
         gtarget = _grad_target(grad_out, x.shape, result)
@@ -181,6 +188,8 @@ def cross_entropy(logits: Any, target: Any, *, weight: Any = None, ignore_index:
     loss = _reduce(row_loss, reduction, denominator, result, lead_shape)
     if dst is None:
         return loss
+    if grad_scale == 0:  # a mean over nothing: 0.0 with a zero gradient, even beside NaN logits
+        dst.block[...] = 0
     dst.finish()
     return (loss, gtarget) if return_grad else loss
 
@@ -286,6 +295,7 @@ def binary_cross_entropy_with_logits(logits: Any, target: Any, *, weight: Any = 
     pw2 = _weight_operand(pos_weight, "pos_weight", work_shape, compute, grad_out)
     loss_dst = OutputRows(np.empty(work_shape, result), compute) if reduction == "none" else None
     dst = None
+    return_grad = flag(return_grad, "return_grad")
     want_grad = return_grad or grad_out is not None
     if want_grad:
         gtarget = _grad_target(grad_out, shape, result)

@@ -7,7 +7,7 @@ from typing import Any, Optional, Tuple, Union
 import numpy as np
 
 from . import _core
-from ._arrays import (AxisArg, OutputRows, as_float_array, check_finite, check_out, input_rows,
+from ._arrays import (AxisArg, OutputRows, as_float_array, check_finite, check_out, flag, input_rows, narrowed,
                       normalize_axes, separate_from)
 
 __all__ = ["softmax", "log_softmax", "logsumexp", "softmax_backward", "log_softmax_backward", "row_statistics",
@@ -37,9 +37,12 @@ class _Layout:
 
 
 def _layout(a: np.ndarray, axis: AxisArg) -> Tuple[np.ndarray, _Layout]:
-    if a.ndim == 0:  # a scalar is a single element along any axis, as in SciPy
-        if axis not in (None, 0, -1, (), (0,), (-1,)):
+    if a.ndim == 0:  # a scalar is a single element along axis None, 0, -1, () or (0,), as in SciPy
+        try:
+            normalize_axes(axis, 1)
+        except ValueError:  # an AxisError too: raised again for the scalar's 0 dimensions
             normalize_axes(axis, 0)
+            raise
         a = a.reshape(1)
         axis = 0
     return a, _Layout(a.shape, normalize_axes(axis, a.ndim))
@@ -47,15 +50,22 @@ def _layout(a: np.ndarray, axis: AxisArg) -> Tuple[np.ndarray, _Layout]:
 
 class _Temperature:
     """The kernels multiply by ``inv`` = 1/T. Where 1/T is not a normal number
-    of the compute dtype (T below about 1e-308 in float64 or 3e-39 in float32,
-    or huge), ``inv`` is 1 and the values are divided by T in float64 first
-    (``scaled``), so that every finite T > 0 gives the rounded x/T."""
+    of the compute dtype (T below about 3e-39 or above 3e38 in float32) the
+    call computes in float64 (``compute``), whose range holds x/T for every
+    float32 x; past float64's range (T below about 1e-308) ``inv`` is 1 and
+    the values are divided by T in float64 first (``scaled``), so that every
+    finite T > 0 gives the rounded x/T."""
 
     def __init__(self, temperature: Any, compute: np.dtype):
         self.t = check_finite(temperature, "temperature", positive=True)
         inv = 1.0 / self.t
-        info = np.finfo(compute)
-        self.divide = not float(info.tiny) <= inv <= float(info.max)
+
+        def normal(dtype: Any) -> bool:
+            info = np.finfo(dtype)
+            return float(info.tiny) <= inv <= float(info.max)
+
+        self.compute = compute if normal(compute) else np.dtype(np.float64)
+        self.divide = not normal(self.compute)
         self.inv = 1.0 if self.divide else inv
 
     def scaled(self, block: np.ndarray) -> np.ndarray:
@@ -69,6 +79,7 @@ def _softmax_impl(x: Any, axis: AxisArg, temperature: Any, out: Optional[np.ndar
     a, compute, result = as_float_array(x, "x")
     shape = a.shape
     temp = _Temperature(temperature, compute)
+    compute = temp.compute
     a, lay = _layout(a, axis)
     target = np.empty(a.shape, result) if out is None else check_out(out, "out", shape, result).reshape(a.shape)
     dst = lay.output(target, compute)
@@ -144,6 +155,7 @@ def logsumexp(x: Any, axis: AxisArg = -1, *, b: Any = None, keepdims: bool = Fal
     3.4076
     """
     a, compute, result = as_float_array(x, "x")
+    keepdims, return_sign = flag(keepdims, "keepdims"), flag(return_sign, "return_sign")
     shape = a.shape
     bb = None
     if b is not None:
@@ -156,6 +168,7 @@ def logsumexp(x: Any, axis: AxisArg = -1, *, b: Any = None, keepdims: bool = Fal
         result = np.promote_types(result, b_result)
         bb = b_arr
     temp = _Temperature(temperature, compute)
+    compute = temp.compute
     a, lay = _layout(a, axis)
     block = temp.scaled(lay.input_block(a, compute))
     b_block = lay.input_block(bb.reshape(a.shape), compute) if bb is not None else None
@@ -164,7 +177,7 @@ def logsumexp(x: Any, axis: AxisArg = -1, *, b: Any = None, keepdims: bool = Fal
     _core.logsumexp_rows(block, b_block, out, sign, temp.inv)
 
     def shaped(v: np.ndarray) -> Any:
-        v = v.astype(result, copy=False).reshape(lay.lead_shape)
+        v = narrowed(v, result).reshape(lay.lead_shape)
         if keepdims:
             full = list(shape) if shape else [1]
             for ax in lay.axes:
@@ -181,7 +194,7 @@ def _summaries(kernel: Any, lay: _Layout, compute: np.dtype, result: np.dtype, *
         result = np.dtype(np.float32)
     m, s = np.empty(lay.rows, compute), np.empty(lay.rows, compute)
     kernel(*blocks, m, s)
-    shaped = [v.astype(result, copy=False).reshape(lay.lead_shape) for v in (m, s)]
+    shaped = [narrowed(v, result).reshape(lay.lead_shape) for v in (m, s)]
     return tuple(v[()] if v.ndim == 0 else v for v in shaped)
 
 
@@ -251,6 +264,7 @@ def _backward(grad: Any, y: Any, axis: AxisArg, temperature: Any, out: Optional[
     result = np.promote_types(g_result, y_result)
     shape = g.shape
     temp = _Temperature(temperature, compute)
+    compute = temp.compute
     g, lay = _layout(g, axis)
     yy = yy.reshape(g.shape)
     target = np.empty(g.shape, result) if out is None else check_out(out, "out", shape, result).reshape(g.shape)

@@ -9,7 +9,7 @@ import reference as ref
 
 from .common import (LOSS_LENGTHS, LOSS_RTOL, BadInput, OpInfo, Sample, assert_loss_close, assert_within,
                      check_dtype, stream_rows)
-from .inputs import dtype_cases, normal, out_cases
+from .inputs import dtype_cases, flag_cases, normal, out_cases
 
 
 def _bce_samples() -> List[Sample]:
@@ -103,7 +103,8 @@ def _bce_bad_inputs() -> List[BadInput]:
             return (a[0], a[1] if target is None else target()), dict(k, **kw)
         return build
 
-    return dtype_cases(call, 0, "logits") + out_cases(call, "grad_out", (4, 3), np.float32) + [
+    return dtype_cases(call, 0, "logits") + out_cases(call, "grad_out", (4, 3), np.float32) + flag_cases(
+        call, "return_grad") + dtype_cases(call, 1, "target")[-1:] + [
         BadInput("target-shape", with_args(target=lambda: np.zeros((4, 2), np.float32)), ValueError, "target",
                  contains=(r"\(4, 2\)", r"\(4, 3\)")),
         BadInput("target-complex", with_args(target=lambda: np.zeros((4, 3), np.complex64)), TypeError, "target"),

@@ -9,7 +9,7 @@ import reference as ref
 
 from .common import (INF, LOSS_LENGTHS, NAN, BadInput, OpInfo, Sample, assert_grad_close, assert_loss_close,
                      stream_rows)
-from .inputs import dtype_cases, normal, out_cases
+from .inputs import dtype_cases, flag_cases, normal, out_cases
 
 
 def index_target(rng, lead_shape, C, ignore_frac=0.0, ignore_index=-100):
@@ -239,7 +239,12 @@ def _xent_bad_inputs() -> List[BadInput]:
         BadInput("weight-shape", with_args(weight=np.ones(5, np.float32)), ValueError, "weight",
                  contains=(r"\(5,\)",)),
         BadInput("weight-2d", with_args(weight=np.ones((1, 4), np.float32)), ValueError, "weight"),
+        BadInput("target-ragged-list", with_args(target=lambda: [[0.5, 0.5], [1.0]]), ValueError, "target"),
     ]
+    cases += flag_cases(call, "return_grad")
+    if np.dtype(np.longdouble).itemsize > 8:  # where it is not float64 (x86-64: 80 bits, aarch64: 128)
+        cases.append(BadInput("probs-target-longdouble", with_args(target=lambda: np.full((8, 4), 0.25, np.longdouble)),
+                              TypeError, "target"))
     for v in (NAN, INF, -0.1, 1.5):
         cases.append(BadInput(f"label_smoothing={v}", with_args(label_smoothing=v), ValueError, "label_smoothing"))
     for v in (NAN, INF, -INF):

@@ -135,6 +135,24 @@ def dtype_cases(call_args: Callable[[], Tuple[tuple, dict]], pos: int = 0, name:
             return tuple(a), k
         pattern = "|".join(re.escape(s) for s in {str(dt), dt.name, dt.str})
         cases.append(BadInput(f"{name}-dtype-{label}", build, TypeError, pattern))
+
+    def ragged():  # NumPy refuses a ragged nested list; the message must name the argument
+        a, k = call_args()
+        a = list(a)
+        a[pos] = [[1.0, 2.0], [3.0]]
+        return tuple(a), k
+    cases.append(BadInput(f"{name}-ragged-list", ragged, ValueError, rf"\b{name}\b"))
+    return cases
+
+
+def flag_cases(call_args: Callable[[], Tuple[tuple, dict]], name: str) -> List[BadInput]:
+    """A yes/no option given as something else: a string whose truth would be taken, None, an array."""
+    cases = []
+    for value in ("no", None, 2, np.array([True, False])):
+        def build(value=value):
+            a, k = call_args()
+            return a, dict(k, **{name: value})
+        cases.append(BadInput(f"{name}={str(value)[:8]}", build, TypeError, name))
     return cases
 
 

@@ -8,7 +8,8 @@ import numpy as np
 import reference as ref
 
 from .common import INF, RTOL, TEMPERATURES, BadInput, OpInfo, Sample, assert_within, check_dtype, fail_elements
-from .inputs import axis_cases, dtype_cases, layout_cases, normal, special_rows, temperature_cases, x_axis
+from .inputs import (axis_cases, dtype_cases, flag_cases, layout_cases, normal, special_rows, temperature_cases,
+                     x_axis)
 
 
 def assert_logsumexp_close(got, x, axis=-1, b=None, keepdims=False, return_sign=False, temperature=1.0,
@@ -118,7 +119,8 @@ def _logsumexp_bad_inputs() -> List[BadInput]:
 
     def b_complex():
         return (np.ones((2, 3), np.float32),), {"b": np.ones((2, 3), np.complex64)}
-    return (dtype_cases(call) + axis_cases(call) + temperature_cases(call) + [
+    return (dtype_cases(call) + axis_cases(call) + temperature_cases(call) + flag_cases(call, "keepdims")
+            + flag_cases(call, "return_sign") + [
         BadInput("b-shape", b_shape, ValueError, r"\bb\b", contains=(r"\(4, 5\)", r"\(2, 3\)")),
         BadInput("b-dtype-complex", b_complex, TypeError, "complex64"),
     ])

@@ -15,7 +15,7 @@
 
 template <bool Log, class T>
 FSM_HOT Vec<T> backward_dx(Vec<T> g, Vec<T> y, Vec<T> sum, Vec<T> s) {
-  return Log ? (g - vexp(y) * sum) * s : y * (g - sum) * s;
+  return Log ? (g - vexp(y) * sum) * s : y * ((g - sum) * s);  // y last: a tiny y times s keeps its digits
 }
 
 // sum(g y) (softmax) or sum(g) (log_softmax) over n elements, `out` writing

@@ -139,7 +139,8 @@ void row_statistics(const Context& ctx, const RowStatisticsArgs<T>& a) {
 
 // merge_statistics: M = max_j m_j (NaN skipped, as the row max skips it),
 // S = sum_j s_j exp(m_j - M) in double, in part order; parts at -inf add
-// nothing, and with M = +inf S sums the parts at +inf.
+// nothing (all at -inf: S = 0, as row_statistics gives an all -inf row),
+// and with M = +inf S sums the parts at +inf.
 template <class T>
 void merge_statistics(const Context& ctx, const MergeStatisticsArgs<T>& a) {
   parallel_for(a.rows, threads_for(ctx, a.rows, a.rows * a.k), [&](int, int64_t r) {
@@ -151,7 +152,7 @@ void merge_statistics(const Context& ctx, const MergeStatisticsArgs<T>& a) {
     for (int64_t j = 0; j < a.k; ++j) {
       const double mj = m[j], sj = s[j];
       if (mj != mj || sj != sj) S += NAN;
-      else if (mj == M && (M == HUGE_VAL || M == -HUGE_VAL)) S += sj;
+      else if (mj == HUGE_VAL) S += sj;  // M is +inf too
       else if (mj != -HUGE_VAL) S += sj * exp(mj - M);
     }
     a.out.max[r] = static_cast<T>(M);

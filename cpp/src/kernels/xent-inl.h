@@ -3,14 +3,16 @@
 //
 // With lse = log sum_c exp(x_c), p_c = exp(x_c - lse), eps = label smoothing,
 // w = class weights (1 when absent), W = sum_c w_c (PyTorch's definition):
-//   index target t:  loss = (1-eps) w_t (lse - x_t) + eps/C (W lse - sum_c w_c x_c)
+//   index target t:  loss = (1-eps) w_t (lse - x_t) + eps/C sum_c w_c (lse - x_c)
 //                    grad = p_c ((1-eps) w_t + eps W / C) - (1-eps) w_t [c = t] - eps/C w_c
 //   probabilities q: q'_c = (1-eps) q_c + eps/C,  Q = sum_c w_c q'_c
-//                    loss = Q lse - sum_c w_c q'_c x_c,  grad = p_c Q - w_c q'_c
+//                    loss = sum_c w_c q'_c (lse - x_c),  grad = p_c Q - w_c q'_c
 //   z_loss adds z lse^2 to the loss and 2 z lse p_c to the gradient.
+// A sum of c (lse - x_c) is taken as (sum c)(lse - M) + sum c (M - x_c), M
+// the row's max: its terms are >= 0, so huge logits do not cancel.
 // The gradient is scaled by grad_scale (1/sum of weights for "mean").
 // Tiny rows run down the columns of a transposed tile: the targets too for
-// probabilities (Q and D = sum w q' x summed down the columns), each lane's
+// probabilities (Q and D = sum w q' (M - x) summed down the columns), each lane's
 // target compared with the column's class for indices.
 // With a given lse (CrossEntropyArgs), x is a slice of the classes: p_c =
 // exp(x_c - M) exp(M - lse), and the loss terms are the slice's share.
@@ -58,9 +60,9 @@ struct CrossEntropyPolicy {
     if (left < V::N) v = select(lanes_below<T>(left), v, set1(T(0)));
     return cw ? v * load_n(cw + i, left) : v;
   }
-  // c x, 0 where c = 0: a class masked with a -inf logit and no target mass
-  // (or weight) adds nothing (0 log 0 = 0), where the product would be NaN.
-  static V times_logit(V c, V x) { return select(neq(c, set1(T(0))), c * x, set1(T(0))); }
+  // c (M - x), 0 where c = 0: a class masked with a -inf logit and no target
+  // mass (or weight) adds nothing (0 log 0 = 0), where the product would be NaN.
+  static V times_gap(V c, V M, V x) { return select(neq(c, set1(T(0))), c * (M - x), set1(T(0))); }
   // lse - x_t as (M - x_t) + log S: no cancellation of a huge M against a
   // huge x_t, and where x_t is the row's one maximum (S < 2) the loss is
   // log S = log1p(the other terms), its small value kept (sum_below_max).
@@ -75,6 +77,8 @@ struct CrossEntropyPolicy {
   // factor of exp(x_c - M) in its gradient.
   double finish(int64_t r, T M, double S, double logS, Row& row) const {
     const double lse = a.lse ? a.lse[r] : static_cast<double>(M) + logS;
+    const double above_max = a.lse ? lse - static_cast<double>(M) : logS;  // lse - M
+    const V vM = set1(M);
     const T* x = a.x + r * a.ldx;
     const double Ct = static_cast<double>(a.num_classes);
     const int64_t C = a.C, t = a.target ? a.target[r] : -1, local = t - a.class_offset;
@@ -84,9 +88,9 @@ struct CrossEntropyPolicy {
       const T* q = a.probs + r * a.ldp;
       const double Q = chunked_sum<T>(C, [&](int64_t i, int64_t left) { return weighted_q(q, i, left); });
       const double D = chunked_sum<T>(C, [&](int64_t i, int64_t left) {
-        return times_logit(weighted_q(q, i, left), load_n(x + i, left));
+        return times_gap(weighted_q(q, i, left), vM, load_n(x + i, left));
       });
-      loss = Q * lse - D;
+      loss = Q * above_max + D;
       pcoef = Q;
     } else {
       const double wy = a.weight ? static_cast<double>(a.weight[t]) : 1.0;
@@ -99,9 +103,11 @@ struct CrossEntropyPolicy {
       pcoef = (1.0 - eps) * wy;
       if (eps > 0) {
         const double D = chunked_sum<T>(C, [&](int64_t i, int64_t left) {
-          return cw ? times_logit(load_n(cw + i, left), load_n(x + i, left)) : load_n(x + i, left);
+          const V c = cw ? load_n(cw + i, left) : set1(T(1));
+          const V gap = times_gap(c, vM, load_n(x + i, left));
+          return left < V::N ? select(lanes_below<T>(left), gap, set1(T(0))) : gap;
         });
-        loss += eps / Ct * (Wx * lse - D);
+        loss += eps / Ct * (Wx * above_max + D);
         pcoef += eps * Wsum / Ct;
       }
       hit = here ? gs * (1.0 - eps) * wy : 0.0;
@@ -163,12 +169,13 @@ struct CrossEntropyPolicy {
     const V a1 = set1(static_cast<T>(1.0 - eps)), a0 = set1(static_cast<T>(eps / static_cast<double>(C)));
     TinyTile<T> qt;
     qt.load(a.probs, a.ldp, b, last, C);
-    V Q = set1(T(0)), D = Q;
+    V Q = set1(T(0)), D = Q, M = set1(-T(HUGE_VAL));
+    for (int64_t j = 0; j < C; ++j) M = vmax(tile.col[j], M);
     for (int64_t j = 0; j < C; ++j) {
       V qp = fmadd(qt.col[j], a1, a0);
       if (wt) qp = qp * set1(wt[j]);
       Q = Q + qp;
-      D = D + times_logit(qp, tile.col[j]);
+      D = D + times_gap(qp, M, tile.col[j]);
     }
     if (out) tile.template stats<true>(C, UnitScale<T>());
     else tile.template stats<false>(C, UnitScale<T>());
@@ -179,7 +186,7 @@ struct CrossEntropyPolicy {
     lanes_to_double(D, Dd);
     for (int k = 0; k < N; k += ND) {
       const Vec<double> lse = loadu(Md + k) + loadu(logS + k), q = loadu(Qd + k);
-      Vec<double> l = q * lse - loadu(Dd + k), pc = q;
+      Vec<double> l = q * loadu(logS + k) + loadu(Dd + k), pc = q;  // lse - M = log S
       if (z != 0) {
         l = l + set1(z) * lse * lse;
         pc = pc + set1(2.0 * z) * lse;
