@@ -153,15 +153,15 @@ def shape_relations(shape: Tuple[int, ...], primary: Tuple[int, ...]) -> Set[str
     if primary and shape == primary[-1:]:
         rels.add("last")
     try:
-        if np.broadcast_shapes(shape, primary) == primary:
-            rels.add("broadcast")
+        # "mutual": the two broadcast against each other to a larger shape (logsumexp's b)
+        rels.add("broadcast" if np.broadcast_shapes(shape, primary) == primary else "mutual")
     except ValueError:
         pass
     return rels or {"other"}
 
 
 def _main_relation(rels: Set[str]) -> str:
-    for r in ("same", "lead", "last", "broadcast", "other"):
+    for r in ("same", "lead", "last", "broadcast", "mutual", "other"):
         if r in rels:
             return r
     raise AssertionError(rels)

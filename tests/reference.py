@@ -75,8 +75,10 @@ def log_softmax(x, axis=-1, temperature=1.0) -> np.ndarray:
 
 def _lse_parts(x, axis, b, temperature):
     z = f64(x) / temperature
+    if b is not None:  # x and b broadcast against each other (SciPy)
+        z, bb = np.broadcast_arrays(z, f64(b))
     axes = axes_of(z.ndim, axis)
-    bb = np.ones_like(z) if b is None else np.broadcast_to(f64(b), z.shape)
+    bb = np.ones_like(z) if b is None else bb
     with np.errstate(**_IGNORE):
         zm = np.where(bb != 0, z, -np.inf)  # SciPy drops b == 0 terms entirely
         m = _max(zm, axes)

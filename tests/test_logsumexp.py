@@ -243,3 +243,17 @@ def test_results_near_zero_keep_their_relative_accuracy(row, expected, pad, dtyp
         got = fs.logsumexp(np.tile(np.roll(x, pad // 2), (rows, 1)))
         np.testing.assert_allclose(got, want, rtol=rtol, atol=0, err_msg=f"{rows} rows")
     np.testing.assert_allclose(fs.logsumexp(x * 2, temperature=2.0), want, rtol=rtol, atol=0)
+
+
+def test_x_and_b_broadcast_against_each_other_like_scipy(rng):
+    # b was only broadcast to x's shape; SciPy broadcasts the two together
+    scipy_special = pytest.importorskip("scipy.special")
+    x = np.zeros((4, 1, 2, 1))
+    b = np.ones((3, 1, 5))
+    assert fs.logsumexp(x, axis=None, b=b) == pytest.approx(scipy_special.logsumexp(x, b=b), rel=1e-15)
+    x, b = rng.standard_normal((4, 1, 6)), rng.uniform(-1, 1, (3, 6))
+    for axis in (-1, 0, (0, 2)):
+        got, sign = fs.logsumexp(x, axis=axis, b=b, return_sign=True)
+        want, want_sign = scipy_special.logsumexp(x, axis=axis, b=b, return_sign=True)
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+        np.testing.assert_array_equal(sign, want_sign)

@@ -346,3 +346,13 @@ def test_long_rows_leave_the_heap_intact():
     r = subprocess.run([*python_command(), "-c", _HEAP_CHECK], env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and "heap intact" in r.stdout, (
         f"long-row kernels corrupted the heap (exit code {r.returncode}):\n{r.stderr[-2000:]}")
+
+
+@pytest.mark.parametrize("func", [fs.softmax, fs.log_softmax])
+def test_scalar_input_gives_a_numpy_scalar_like_scipy(func):
+    # a 0-d array came back; SciPy and NumPy's ufuncs return a NumPy scalar
+    y = func(1000)
+    assert isinstance(y, np.generic) and y.dtype == np.float64
+    assert isinstance(fs.softmax_backward(np.float32(1.0), np.float32(1.0)), np.generic)
+    out = np.empty((), np.float64)
+    assert func(1000.0, out=out) is out  # out= is returned as given

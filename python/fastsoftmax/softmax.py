@@ -36,6 +36,11 @@ class _Layout:
         return OutputRows(target.transpose(self.perm), compute, self.nred)
 
 
+def _array_or_scalar(v: np.ndarray) -> Any:
+    """A NumPy scalar for a 0-d result, as SciPy and NumPy's ufuncs return."""
+    return v[()] if v.ndim == 0 else v
+
+
 def _layout(a: np.ndarray, axis: AxisArg) -> Tuple[np.ndarray, _Layout]:
     if a.ndim == 0:  # a scalar is a single element along axis None, 0, -1, () or (0,), as in SciPy
         try:
@@ -86,7 +91,7 @@ def _softmax_impl(x: Any, axis: AxisArg, temperature: Any, out: Optional[np.ndar
     src = separate_from(temp.scaled(lay.input_block(a, compute)), dst.block)
     _core.softmax_rows(src, dst.block, temp.inv, log)
     dst.finish()
-    return out if out is not None else target.reshape(shape)
+    return out if out is not None else _array_or_scalar(target.reshape(shape))
 
 
 def softmax(x: Any, axis: AxisArg = -1, *, temperature: float = 1.0,
@@ -158,12 +163,13 @@ def logsumexp(x: Any, axis: AxisArg = -1, *, b: Any = None, keepdims: bool = Fal
     keepdims, return_sign = flag(keepdims, "keepdims"), flag(return_sign, "return_sign")
     shape = a.shape
     bb = None
-    if b is not None:
+    if b is not None:  # x and b broadcast against each other, as in SciPy
         b_arr, b_compute, b_result = as_float_array(b, "b")
         try:
-            b_arr = np.broadcast_to(b_arr, shape)
+            shape = np.broadcast_shapes(shape, b_arr.shape)
         except ValueError:
-            raise ValueError(f"b has shape {b_arr.shape}, which does not broadcast to x's shape {shape}") from None
+            raise ValueError(f"b has shape {b_arr.shape}, which does not broadcast with x's shape {shape}") from None
+        a, b_arr = np.broadcast_to(a, shape), np.broadcast_to(b_arr, shape)
         compute = np.promote_types(compute, b_compute)
         result = np.promote_types(result, b_result)
         bb = b_arr
@@ -183,7 +189,7 @@ def logsumexp(x: Any, axis: AxisArg = -1, *, b: Any = None, keepdims: bool = Fal
             for ax in lay.axes:
                 full[ax] = 1
             v = v.reshape(full if shape else ())
-        return v[()] if v.ndim == 0 else v
+        return _array_or_scalar(v)
 
     return (shaped(out), shaped(sign)) if return_sign else shaped(out)
 
@@ -195,7 +201,7 @@ def _summaries(kernel: Any, lay: _Layout, compute: np.dtype, result: np.dtype, *
     m, s = np.empty(lay.rows, compute), np.empty(lay.rows, compute)
     kernel(*blocks, m, s)
     shaped = [narrowed(v, result).reshape(lay.lead_shape) for v in (m, s)]
-    return tuple(v[()] if v.ndim == 0 else v for v in shaped)
+    return tuple(_array_or_scalar(v) for v in shaped)
 
 
 def row_statistics(x: Any, axis: AxisArg = -1) -> Tuple[Any, Any]:
@@ -276,7 +282,7 @@ def _backward(grad: Any, y: Any, axis: AxisArg, temperature: Any, out: Optional[
         with np.errstate(over="ignore", under="ignore", invalid="ignore"):
             dst.block[...] = np.divide(dst.block, temp.t, dtype=np.float64)
     dst.finish()
-    return out if out is not None else target.reshape(shape)
+    return out if out is not None else _array_or_scalar(target.reshape(shape))
 
 
 def softmax_backward(grad: Any, y: Any, axis: AxisArg = -1, *, temperature: float = 1.0,

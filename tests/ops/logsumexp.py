@@ -31,7 +31,7 @@ def assert_logsumexp_close(got, x, axis=-1, b=None, keepdims=False, return_sign=
         check_dtype(got_sign, dtype, "logsumexp sign")
         assert np.shape(got_sign) == np.shape(want_sign)
         # An empty reduction has no meaningful sign (SciPy itself reports -1).
-        shape = np.shape(x)
+        shape = np.shape(x) if b is None else np.broadcast_shapes(np.shape(x), np.shape(b))
         reduced = [shape[a] for a in ref.axes_of(len(shape), axis)] if shape else [1]
         nonempty = np.full(np.shape(want), int(np.prod(reduced)) > 0)
         gs, ws = np.asarray(got_sign, np.float64), np.asarray(want_sign, np.float64)
@@ -78,6 +78,11 @@ def _logsumexp_samples() -> List[Sample]:
         (normal(rng, (4, 11), dt),), {"b": rng.uniform(0.1, 1.0, (1, 11)).astype(dt)})))
     out.append(Sample("b-broadcast-scalar", lambda rng, dt: (
         (normal(rng, (4, 11), dt),), {"b": np.asarray(2.5, dt)})))
+    out.append(Sample("b-broadcast-both-ways", lambda rng, dt: (  # SciPy broadcasts x and b together
+        (normal(rng, (4, 1, 7), dt),), {"b": rng.uniform(0.1, 1.0, (1, 3, 7)).astype(dt)})))
+    out.append(Sample("b-wider-than-x", lambda rng, dt: (
+        (normal(rng, (7,), dt),), {"axis": None, "b": rng.uniform(-1.0, 1.0, (3, 7)).astype(dt),
+                                   "return_sign": True})))
     out.append(Sample("b-axis0-3d", lambda rng, dt: (
         (normal(rng, (5, 3, 8), dt),), {"axis": (0, 2), "b": rng.uniform(0.1, 1.0, (5, 3, 8)).astype(dt)})))
     out.append(Sample("b-special", lambda rng, dt: (
