@@ -742,9 +742,10 @@ def _views_of(out: np.ndarray, shape: Tuple[int, ...], ch: Chooser) -> List[np.n
     if out.shape == shape:
         views += [out, out[::-1]] if out.ndim else [out]
     if out.ndim and out.shape[0] and out.shape[1:] == shape:
-        views.append(out[ch.integer(0, out.shape[0] - 1)])
+        views.append(out[ch.integer(0, out.shape[0] - 1), ...])  # (a 0-d view, not a scalar, when out is 1-d)
     if out.ndim and out.shape[-1] and out.shape[:-1] == shape:
-        views.append(out[..., ch.integer(0, out.shape[-1] - 1)])
+        j = ch.integer(0, out.shape[-1] - 1)
+        views.append(out[..., j:j + 1].reshape(shape))
     if out.ndim and out.shape[-1] and out.shape[:-1] + (1,) == shape:
         j = ch.integer(0, out.shape[-1] - 1)
         views.append(out[..., j:j + 1])

@@ -165,7 +165,8 @@ def _cross_entropy(logits, target, weight, ignore_index, reduction, label_smooth
     if t.dtype.kind == "f":  # class probabilities
         q = (1 - eps) * f64(t).reshape(-1, C) + eps / C
         wq = w * q
-        row_loss = -np.sum(wq * logp, axis=1)
+        # no target mass, no term: 0 log 0 = 0 on a masked class (docs/numerics.md; PyTorch: NaN)
+        row_loss = -np.sum(np.where(wq == 0, 0.0, wq * logp), axis=1)
         row_grad = np.sum(wq, axis=1)[:, None] * p - wq
         active = np.ones(N, bool)
         denom = float(N)
@@ -179,7 +180,7 @@ def _cross_entropy(logits, target, weight, ignore_index, reduction, label_smooth
         row_loss = (1 - eps) * wt * (-logp[np.arange(N), tt])
         row_grad = ((1 - eps) * wt)[:, None] * (p - onehot)
         if eps:  # (a -inf logit makes the smoothing term inf; only when eps > 0)
-            row_loss = row_loss + eps / C * np.sum(w * -logp, axis=1)
+            row_loss = row_loss + eps / C * np.sum(np.where(w == 0, 0.0, w * -logp), axis=1)
             row_grad = row_grad + eps / C * (W * p - w)
         denom = float(np.sum(np.where(active, wt, 0.0)))
     if z_loss:
@@ -207,7 +208,9 @@ def binary_cross_entropy_with_logits(logits, target, weight=None, pos_weight=Non
     w = np.ones_like(x) if weight is None else np.broadcast_to(f64(weight), x.shape)
     pw = np.ones_like(x) if pos_weight is None else np.broadcast_to(f64(pos_weight), x.shape)
     lw = 1.0 + (pw - 1.0) * t
-    loss = w * ((1.0 - t) * x + lw * softplus(-x))
+    # PyTorch's (1 - t) x + lw softplus(-x) in the equal form that does not cancel for x << 0
+    # (at x = -1e30 the first form's terms are 1e30 apart from the 1e25 loss)
+    loss = w * ((1.0 - t) * softplus(x) + pw * t * softplus(-x))
     grad = w * ((1.0 - t) - lw * sigmoid(-x))
     if reduction == "none":
         return loss, grad

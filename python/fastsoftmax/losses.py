@@ -194,19 +194,25 @@ def cross_entropy(logits: Any, target: Any, *, weight: Any = None, ignore_index:
     return (loss, gtarget) if return_grad else loss
 
 
-def _weight_operand(value: Any, name: str, shape: Tuple[int, ...], compute: np.dtype,
-                    output: Optional[np.ndarray]) -> Optional[np.ndarray]:
-    """A (rows, n) view of a weight broadcast to the logits' shape (stride 0 where broadcast),
-    copied first when it is misaligned or may share memory with the output the kernel writes (grad_out)."""
+def _broadcasts_to(shape: Tuple[int, ...], target: Tuple[int, ...]) -> bool:
+    try:
+        return np.broadcast_shapes(shape, target) == tuple(target)
+    except ValueError:
+        return False
+
+
+def _weight_operand(value: Any, name: str, logits_shape: Tuple[int, ...], shape: Tuple[int, ...],
+                    compute: np.dtype, output: Optional[np.ndarray]) -> Optional[np.ndarray]:
+    """A (rows, n) view of a weight broadcast to ``shape``, the logits' shape made at least 1-d
+    (stride 0 where broadcast), copied first when it is misaligned or may share memory with the output the kernel writes (grad_out)."""
     if value is None:
         return None
     v, _, _ = as_float_array(value, name)
+    if not _broadcasts_to(v.shape, logits_shape):  # (1,) against 0-d logits would make the loss 1-d
+        raise ValueError(f"{name} has shape {v.shape}, which does not broadcast to the logits' shape {logits_shape}")
     if not v.flags.aligned or (output is not None and np.may_share_memory(v, output)):
         v = np.array(v, copy=True)
-    try:
-        b = np.broadcast_to(np.asarray(v, dtype=compute), shape)
-    except ValueError:
-        raise ValueError(f"{name} has shape {v.shape}, which does not broadcast to the logits' shape {shape}") from None
+    b = np.broadcast_to(np.asarray(v, dtype=compute), shape)
     n = shape[-1]
     rows = int(np.prod(shape[:-1], dtype=np.int64))
     lead = [st for s, st in zip(shape[:-1], b.strides[:-1]) if s != 1]
@@ -291,8 +297,8 @@ def binary_cross_entropy_with_logits(logits: Any, target: Any, *, weight: Any = 
     work_shape = shape if x.ndim else (1,)
     x2 = input_rows(x.reshape(work_shape), compute)
     t2 = input_rows(t.reshape(work_shape), compute)
-    w2 = _weight_operand(weight, "weight", work_shape, compute, grad_out)
-    pw2 = _weight_operand(pos_weight, "pos_weight", work_shape, compute, grad_out)
+    w2 = _weight_operand(weight, "weight", shape, work_shape, compute, grad_out)
+    pw2 = _weight_operand(pos_weight, "pos_weight", shape, work_shape, compute, grad_out)
     loss_dst = OutputRows(np.empty(work_shape, result), compute) if reduction == "none" else None
     dst = None
     return_grad = flag(return_grad, "return_grad")

@@ -110,6 +110,9 @@ def _bce_bad_inputs() -> List[BadInput]:
         BadInput("target-complex", with_args(target=lambda: np.zeros((4, 3), np.complex64)), TypeError, "target"),
         BadInput("weight-shape", with_args(weight=np.ones(5, np.float32)), ValueError, r"\bweight"),
         BadInput("pos_weight-shape", with_args(pos_weight=np.ones((2, 3), np.float32)), ValueError, "pos_weight"),
+        # a (1,) weight would make the loss of 0-d logits 1-d: it must broadcast to the logits' shape
+        BadInput("weight-enlarges-0d-logits", lambda: ((np.float32(0.5), np.float32(1.0)),
+                                                       {"weight": np.ones(1, np.float32)}), ValueError, r"\bweight"),
         BadInput("reduction", with_args(reduction="batchmean"), ValueError, "reduction",
                  contains=("mean", "sum", "none")),
     ]
