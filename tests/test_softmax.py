@@ -356,3 +356,24 @@ def test_scalar_input_gives_a_numpy_scalar_like_scipy(func):
     assert isinstance(fs.softmax_backward(np.float32(1.0), np.float32(1.0)), np.generic)
     out = np.empty((), np.float64)
     assert func(1000.0, out=out) is out  # out= is returned as given
+
+
+@pytest.mark.numeric
+@pytest.mark.parametrize("n", [1000, 32000, 150000])  # one chunk group, many chunks, a row split over threads
+@pytest.mark.parametrize("fill", [-40.0, -20.0])
+def test_float64_row_dominated_by_one_term(n, fill):
+    # S = 1 + (n-1) e^fill: the chunk sums were added to the chunk holding the 1
+    # one by one, rounding each away (75 eps at n = 32000 at the scalar level,
+    # 7.8 at AVX2; SciPy 1.2); they are summed pairwise now
+    mpmath = pytest.importorskip("mpmath")
+    mpmath.mp.dps = 40
+    x = np.full(n, fill)
+    x[n // 3] = 0.0
+    e = mpmath.exp(fill)
+    S = 1 + (n - 1) * e
+    want_top, want_other = float(1 / S), float(e / S)
+    y = fs.softmax(x)
+    eps = np.finfo(np.float64).eps
+    assert abs(y[n // 3] - want_top) <= 6 * eps * want_top
+    others = np.delete(y, n // 3)
+    assert np.max(np.abs(others - want_other)) <= 6 * eps * want_other

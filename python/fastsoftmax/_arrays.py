@@ -26,7 +26,8 @@ def as_array(x: Any, name: str) -> np.ndarray:
 
 
 def flag(value: Any, name: str) -> bool:
-    """A yes/no option: a bool, a NumPy bool or the ints 0 and 1; anything else (a string, None, an array) is a TypeError."""
+    """A yes/no option: a bool, a NumPy bool or the ints 0 and 1; anything else (a string,
+    None, an array) is a TypeError."""
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
     if isinstance(value, numbers.Integral) and value in (0, 1):

@@ -209,7 +209,8 @@ def _weight_operand(value: Any, name: str, logits_shape: Tuple[int, ...], shape:
         return None
     v, _, _ = as_float_array(value, name)
     if not _broadcasts_to(v.shape, logits_shape):  # (1,) against 0-d logits would make the loss 1-d
-        raise ValueError(f"{name} has shape {v.shape}, which does not broadcast to the logits' shape {logits_shape}")
+        raise ValueError(f"{name} has shape {v.shape}, which does not broadcast to the logits' shape "
+                         f"{logits_shape}")
     if not v.flags.aligned or (output is not None and np.may_share_memory(v, output)):
         v = np.array(v, copy=True)
     b = np.broadcast_to(np.asarray(v, dtype=compute), shape)

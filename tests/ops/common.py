@@ -170,5 +170,6 @@ def assert_grad_close(got, want, dtype, what: str, atol: float = 0.0) -> None:
         return
     row_scale = np.max(np.abs(want), axis=-1, keepdims=True) if want.ndim else np.abs(want)
     # (the smallest subnormal: a gradient below the dtype's range rounds to 0 or to it)
-    assert_within(got, want, LOSS_RTOL[dtype] * (np.abs(want) + row_scale) + max(atol, float(np.finfo(dtype).smallest_subnormal)), what)
+    floor = max(atol, float(np.finfo(dtype).smallest_subnormal))
+    assert_within(got, want, LOSS_RTOL[dtype] * (np.abs(want) + row_scale) + floor, what)
 

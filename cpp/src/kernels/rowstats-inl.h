@@ -217,9 +217,23 @@ FSM_HOT Vec<T> chunk_exp_sum(const T* xc, const T* bc, int64_t len, T ref, const
   return (s0 + s1) + (s2 + s3);
 }
 
+// sum_c v[c] f[c] over [lo, hi), pairwise: where one chunk holds the row's
+// dominant term (a confident row, S near 1), the many small chunk sums are
+// added to each other before they meet it, not rounded away one by one.
+inline double weighted_sum_pairwise(const double* v, const double* f, int64_t lo, int64_t hi) {
+  constexpr int64_t kLeaf = 8;
+  if (hi - lo <= kLeaf) {
+    double s = 0.0;
+    for (int64_t c = lo; c < hi; ++c) s += v[c] * f[c];
+    return s;
+  }
+  const int64_t mid = lo + (hi - lo) / 2;
+  return weighted_sum_pairwise(v, f, lo, mid) + weighted_sum_pairwise(v, f, mid, hi);
+}
+
 // M, fac and S of a row from its nch chunks' ref and csum: M = the largest
 // ref, fac[c] = exp(m_c - M) in double (0 for chunks without a finite max),
-// S = sum_c csum[c] fac[c], each in chunk order. A row cut into segments
+// S = sum_c csum[c] fac[c] (pairwise), in chunk order. A row cut into segments
 // (softmax-inl.h) fills ref and csum segment by segment and combines them
 // here too, so its (M, S) are the bits of the whole row's.
 template <class T>
@@ -242,9 +256,7 @@ inline RowStats<T> combine_chunks(const ChunkArrays<T>& w, int64_t nch) {
       if (left >= ND) storeu(w.fac + c, v); else store_partial(w.fac + c, left, v);
     }
   }
-  double S = 0.0;
-  for (int64_t c = 0; c < nch; ++c) S += w.csum[c] * w.fac[c];
-  return {M, S};
+  return {M, weighted_sum_pairwise(w.csum, w.fac, 0, nch)};
 }
 
 // One pass over the row, chunk by chunk, filling ref[c] = m_c and csum[c]
