@@ -140,7 +140,9 @@ class FuzzCall:
 # --------------------------------------------------------------------------
 
 def _kind_class(dt: np.dtype) -> str:
-    return "i" if dt.kind in "iu" else dt.kind
+    """'i' for integers, 'f' for real and complex floats alike (complex does not change what an
+    argument means, only which ops take it: OpFacts.complex_slots), else the dtype's kind."""
+    return "i" if dt.kind in "iu" else "f" if dt.kind == "c" else dt.kind
 
 
 def shape_relations(shape: Tuple[int, ...], primary: Tuple[int, ...]) -> Set[str]:
@@ -177,6 +179,7 @@ class OpFacts:
     bad_inputs: list
     array_kwargs: Set[str] = field(default_factory=set)  # keywords the samples give arrays
     kinds: Dict[str, Set[str]] = field(default_factory=dict)  # slot -> kind classes seen ('f', 'i')
+    complex_slots: Set[str] = field(default_factory=set)      # slots a sample gives complex64/128
     relations: Dict[Tuple[str, str], Set[str]] = field(default_factory=dict)  # (slot, kind class) -> seen
     max_abs: Dict[str, float] = field(default_factory=dict)  # largest finite magnitude seen
     min_abs: Dict[str, float] = field(default_factory=dict)  # smallest nonzero finite magnitude seen
@@ -242,10 +245,12 @@ def _learn(facts: OpFacts, arrays: Dict[str, np.ndarray], kwargs: dict) -> None:
             facts.array_kwargs.add(name)
         kind = _kind_class(a.dtype)
         facts.kinds.setdefault(name, set()).add(kind)
+        if a.dtype.kind == "c":
+            facts.complex_slots.add(name)
         if name != facts.primary:
             rel = _main_relation(shape_relations(a.shape, primary.shape))
             facts.relations.setdefault((name, kind), set()).add(rel)
-        if kind == "f" and a.size:
+        if a.dtype.kind == "f" and a.size:  # (special values and magnitudes of real samples only)
             found = {v for v, present in ((NAN, np.isnan(a).any()), (INF, np.isposinf(a).any()),
                                           (-INF, np.isneginf(a).any())) if present}
             facts.specials.setdefault(name, set()).update(found)
@@ -295,6 +300,8 @@ def result_rule(dt: np.dtype) -> Optional[np.dtype]:
         return np.dtype(dt.char)  # the native one (NumPy's own dtype object, not a copy)
     if dt.kind in "iub":
         return F64
+    if dt.kind == "c" and dt.itemsize in (8, 16):
+        return np.dtype(dt.char)
     return None
 
 
@@ -710,7 +717,7 @@ def mutate_slice(call: FuzzCall, facts: OpFacts, ch: Chooser, rng: np.random.Gen
     if not set(SLICE_OPTIONS) <= set(facts.defaults):
         return None
     x = _as_array(get_slot(call, facts, facts.primary))
-    if x is None or result_rule(x.dtype) is None or x.ndim == 0 or x.shape[-1] == 0:
+    if x is None or result_rule(x.dtype) is None or x.dtype.kind == "c" or x.ndim == 0 or x.shape[-1] == 0:
         return None
     C = x.shape[-1]
     lse = ref.logsumexp(ref.f64(x), axis=-1)
@@ -864,7 +871,8 @@ def _array_verdict(call: FuzzCall, facts: OpFacts, name: str, p: Optional[np.nda
     a = _as_array(value)
     if a is None:
         return invalid(name)
-    if result_rule(a.dtype) is None:  # SPEC: a TypeError naming the dtype (unless its shape is refused first)
+    if result_rule(a.dtype) is None or (a.dtype.kind == "c" and name not in facts.complex_slots):
+        # SPEC: a TypeError naming the dtype (unless its shape is refused first)
         return invalid(name, *_dtype_names(a.dtype), exc=(TypeError,) if name == facts.primary else ALLOWED)
     if name == facts.primary:
         if a.ndim == 0 and not facts.scalar_primary:
@@ -918,7 +926,7 @@ def _slice_verdict(call: FuzzCall, facts: OpFacts) -> Verdict:
         return VALID if off == 0 and total == C else invalid(*SLICE_OPTIONS)
     t = _as_array(get_slot(call, facts, facts.label_slot)) if facts.label_slot else None
     a = _as_array(lse)
-    if t is None or t.dtype.kind not in "iu" or a is None or result_rule(a.dtype) is None \
+    if t is None or t.dtype.kind not in "iu" or a is None or result_rule(a.dtype) is None or a.dtype.kind == "c" \
             or a.shape != p.shape[:-1] or not 0 <= off <= total - C:
         return invalid(*SLICE_OPTIONS)
     if call.lse_exact and off == 0 and total == C:
@@ -963,7 +971,7 @@ def finalize(call: FuzzCall, facts: OpFacts) -> FuzzCall:
             name in facts.arg_names[:len(call.args)] or name in call.kwargs) else VALID
     if "axis" in facts.defaults:
         call.verdicts["axis"] = axis_verdict(call.kwargs.get("axis", facts.defaults["axis"]),
-                                             p.ndim if p is not None else None, facts.tuple_axes)
+                                             _axis_ndim(call, facts, p), facts.tuple_axes)
     if facts.label_slot:
         call.verdicts["labels"] = _labels_verdict(call, facts)
     if set(SLICE_OPTIONS) <= set(facts.defaults):
@@ -971,6 +979,22 @@ def finalize(call: FuzzCall, facts: OpFacts) -> FuzzCall:
     if "temperature" in call.kwargs:
         call.verdicts["temperature-range"] = _temperature_verdict(call, facts)
     return call
+
+
+def _axis_ndim(call: FuzzCall, facts: OpFacts, p: Optional[np.ndarray]) -> Optional[int]:
+    """The dimensions an axis counts: the first argument's, or the shape it broadcasts to
+    with an argument that broadcasts both ways (logsumexp's b)."""
+    if p is None:
+        return None
+    shape = p.shape
+    for name in sorted(facts.array_kwargs):
+        a = _as_array(call.kwargs.get(name))
+        if a is not None and "mutual" in facts.seen_relations(name, _kind_class(a.dtype)):
+            try:
+                shape = np.broadcast_shapes(shape, a.shape)
+            except ValueError:
+                pass
+    return len(shape)
 
 
 def axis_verdict(axis: Any, nd: Optional[int], tuple_axes: bool) -> Verdict:
@@ -1174,12 +1198,14 @@ def _judge_return(call: FuzzCall, verdict: Verdict, got: Any, before, out, dtype
         return Outcome("returned-unchecked", f"accepted an invalid call (bad: {sorted(verdict.names)}), returned "
                        f"{_short(got)}")
     leaves = _leaves(got)
+    complex_in = {d for d in dtypes if d.kind == "c"}
     for leaf in leaves:
-        if not isinstance(leaf, (np.ndarray, np.generic)) or leaf.dtype.kind != "f":
+        if not isinstance(leaf, (np.ndarray, np.generic)) or leaf.dtype.kind not in ("fc" if complex_in else "f"):
             return Outcome("returned-unchecked", f"returned {type(leaf).__name__} {_short(leaf)}, not a float "
                            "NumPy array or scalar")
     dt = leaves[0].dtype
-    allowed = dtypes | ({F32} if F16 in dtypes else set())
+    # (float16 summaries are float32; a complex log-sum-exp with its sign is real)
+    allowed = dtypes | ({F32} if F16 in dtypes else set()) | {np.finfo(d).dtype for d in complex_in}
     if allowed and dt not in allowed:
         return Outcome("returned-unchecked", f"result dtype {dt}, expected one of {sorted(map(str, allowed))}")
     if out is not None and op.out_kw == "out" and isinstance(got, np.ndarray) and got is not out:
@@ -1197,7 +1223,8 @@ def _judge_return(call: FuzzCall, verdict: Verdict, got: Any, before, out, dtype
                        f"reference {np.shape(_leaves(want)[0])}")
     if not verdict.comparable or dt not in (F32, F64) or _beyond(want, dt):
         # no tolerance applies, but NaN where the reference is finite is wrong at any precision
-        g0, w0 = np.asarray(leaves[0], F64), np.asarray(_leaves(want)[0], F64)
+        g0, w0 = (np.asarray(v, np.complex128 if np.iscomplexobj(v) else F64)
+                  for v in (leaves[0], _leaves(want)[0]))
         if verdict.expect == Expect.VALID and g0.shape == w0.shape and np.any(np.isnan(g0) & np.isfinite(w0)):
             return Outcome("returned-unchecked", f"NaN where the reference is finite: got {_short(leaves[0])}")
         return Outcome("returned-unchecked")

@@ -89,7 +89,30 @@ def _lse_parts(x, axis, b, temperature):
     return m, s, s_abs, axes
 
 
+def _complex_logsumexp(x, axis, b, keepdims, return_sign, temperature):
+    """In complex128: m + log sum b exp(z - m), m the largest real part (of the terms with b != 0).
+    Rows holding infinities or NaN follow SciPy's rules (the fuzz driver compares those with
+    scipy.special.logsumexp itself); here they come out as the formula gives them."""
+    z = np.asarray(x).astype(np.complex128) / temperature
+    bb = np.ones_like(z) if b is None else np.asarray(b).astype(np.complex128)
+    z, bb = np.broadcast_arrays(z, bb)
+    axes = axes_of(z.ndim, axis)
+    with np.errstate(**_IGNORE):
+        m = _max(np.where(bb != 0, z.real, -np.inf), axes)
+        m = np.where(np.isfinite(m), m, 0.0)
+        e = np.exp(z - m)
+        s = np.sum(e if b is None else bb * e, axis=axes, keepdims=True)  # (1+0j) * inf is inf + nan j
+        sign = np.where(s == 0, s * 0, s / np.abs(s))  # SciPy's complex sign
+        out, sign = (np.log(np.abs(s)) + m, sign) if return_sign else (np.log(s) + m, None)
+    if not keepdims:
+        out = np.squeeze(out, axis=axes)
+        sign = None if sign is None else np.squeeze(sign, axis=axes)
+    return (out, sign) if return_sign else out
+
+
 def logsumexp(x, axis=-1, b=None, keepdims=False, return_sign=False, temperature=1.0):
+    if np.iscomplexobj(x) or np.iscomplexobj(b):
+        return _complex_logsumexp(x, axis, b, keepdims, return_sign, temperature)
     m, s, _, axes = _lse_parts(x, axis, b, temperature)
     with np.errstate(**_IGNORE):
         out = m + np.log(np.abs(s))
@@ -165,8 +188,9 @@ def _cross_entropy(logits, target, weight, ignore_index, reduction, label_smooth
     if t.dtype.kind == "f":  # class probabilities
         q = (1 - eps) * f64(t).reshape(-1, C) + eps / C
         wq = w * q
-        # no target mass, no term: 0 log 0 = 0 on a masked class (docs/numerics.md; PyTorch: NaN)
-        row_loss = -np.sum(np.where(wq == 0, 0.0, wq * logp), axis=1)
+        # no target mass, no term: 0 log 0 = 0 on a masked class (docs/numerics.md; PyTorch: NaN);
+        # a NaN row stays NaN (as scipy.special.xlogy(0, nan))
+        row_loss = -np.sum(np.where((wq == 0) & ~np.isnan(logp), 0.0, wq * logp), axis=1)
         row_grad = np.sum(wq, axis=1)[:, None] * p - wq
         active = np.ones(N, bool)
         denom = float(N)
@@ -180,7 +204,7 @@ def _cross_entropy(logits, target, weight, ignore_index, reduction, label_smooth
         row_loss = (1 - eps) * wt * (-logp[np.arange(N), tt])
         row_grad = ((1 - eps) * wt)[:, None] * (p - onehot)
         if eps:  # (a -inf logit makes the smoothing term inf; only when eps > 0)
-            row_loss = row_loss + eps / C * np.sum(np.where(w == 0, 0.0, w * -logp), axis=1)
+            row_loss = row_loss + eps / C * np.sum(np.where((w == 0) & ~np.isnan(logp), 0.0, w * -logp), axis=1)
             row_grad = row_grad + eps / C * (W * p - w)
         denom = float(np.sum(np.where(active, wt, 0.0)))
     if z_loss:

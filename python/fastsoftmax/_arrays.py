@@ -35,11 +35,12 @@ def flag(value: Any, name: str) -> bool:
     raise TypeError(f"{name}: expected True or False, got {value!r}")
 
 
-def as_float_array(x: Any, name: str) -> Tuple[np.ndarray, np.dtype, np.dtype]:
+def as_float_array(x: Any, name: str, complex_ok: bool = False) -> Tuple[np.ndarray, np.dtype, np.dtype]:
     """``(array, compute dtype, result dtype)`` by SciPy's rules.
 
     float32/float64 stay; integers and bool compute as float64; float16
-    computes in float32 and returns float16. Anything else is a TypeError.
+    computes in float32 and returns float16; with ``complex_ok``,
+    complex64/complex128 stay. Anything else is a TypeError.
     """
     a = as_array(x, name)
     if not a.dtype.isnative and a.dtype.kind in "fiuc":  # converted, as SciPy does
@@ -51,7 +52,10 @@ def as_float_array(x: Any, name: str) -> Tuple[np.ndarray, np.dtype, np.dtype]:
         return a, np.dtype(np.float32), dt
     if dt.kind in "iub":
         return a, np.dtype(np.float64), np.dtype(np.float64)
-    raise TypeError(f"{name}: unsupported dtype {dt}; expected a float (float16/32/64), integer or bool array")
+    if complex_ok and dt in (np.complex64, np.complex128):
+        return a, dt, dt
+    kinds = "a float (float16/32/64), complex (complex64/128)" if complex_ok else "a float (float16/32/64)"
+    raise TypeError(f"{name}: unsupported dtype {dt}; expected {kinds}, integer or bool array")
 
 
 def normalize_axes(axis: AxisArg, ndim: int, name: str = "axis") -> Tuple[int, ...]:

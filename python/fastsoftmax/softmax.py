@@ -9,6 +9,7 @@ import numpy as np
 from . import _core
 from ._arrays import (AxisArg, OutputRows, as_float_array, check_finite, check_out, flag, input_rows, narrowed,
                       normalize_axes, separate_from)
+from ._complex_lse import complex_from, complex_logsumexp_rows
 
 __all__ = ["softmax", "log_softmax", "logsumexp", "softmax_backward", "log_softmax_backward", "row_statistics",
            "merge_row_statistics"]
@@ -69,7 +70,7 @@ class _Temperature:
             info = np.finfo(dtype)
             return float(info.tiny) <= inv <= float(info.max)
 
-        self.compute = compute if normal(compute) else np.dtype(np.float64)
+        self.compute = compute if normal(compute) else np.promote_types(compute, np.float64)
         self.divide = not normal(self.compute)
         self.inv = 1.0 if self.divide else inv
 
@@ -152,6 +153,9 @@ def logsumexp(x: Any, axis: AxisArg = -1, *, b: Any = None, keepdims: bool = Fal
     ``softmax(x, temperature=T)``: ``log_softmax(x, T) == x/T - logsumexp(x, T)``.
     All ``-inf`` gives ``-inf``; a ``+inf`` entry ``+inf``; NaN propagates; an
     empty axis gives ``-inf``. The default axis is ``-1`` (SciPy: ``None``).
+    ``x`` and ``b`` broadcast against each other. Complex ``x`` or ``b``
+    (complex64/128) give SciPy's complex results: the phase in ``(-pi, pi]``,
+    and with ``return_sign=True`` a real ``log|s|`` and the complex ``s/|s|``.
 
     Examples
     --------
@@ -159,12 +163,12 @@ def logsumexp(x: Any, axis: AxisArg = -1, *, b: Any = None, keepdims: bool = Fal
     >>> round(float(fs.logsumexp([1.0, 2.0, 3.0])), 4)
     3.4076
     """
-    a, compute, result = as_float_array(x, "x")
+    a, compute, result = as_float_array(x, "x", complex_ok=True)
     keepdims, return_sign = flag(keepdims, "keepdims"), flag(return_sign, "return_sign")
     shape = a.shape
     bb = None
     if b is not None:  # x and b broadcast against each other, as in SciPy
-        b_arr, b_compute, b_result = as_float_array(b, "b")
+        b_arr, b_compute, b_result = as_float_array(b, "b", complex_ok=True)
         try:
             shape = np.broadcast_shapes(shape, b_arr.shape)
         except ValueError:
@@ -176,14 +180,22 @@ def logsumexp(x: Any, axis: AxisArg = -1, *, b: Any = None, keepdims: bool = Fal
     temp = _Temperature(temperature, compute)
     compute = temp.compute
     a, lay = _layout(a, axis)
-    block = temp.scaled(lay.input_block(a, compute))
+    block = lay.input_block(a, compute)
     b_block = lay.input_block(bb.reshape(a.shape), compute) if bb is not None else None
-    out = np.empty(lay.rows, compute)
-    sign = np.empty(lay.rows, compute) if return_sign else None
-    _core.logsumexp_rows(block, b_block, out, sign, temp.inv)
+    if compute.kind == "c":
+        if temp.t != 1:  # x / T part by part: a complex division would turn infinities into NaN
+            with np.errstate(over="ignore", under="ignore"):
+                block = complex_from(block.real / temp.t, block.imag / temp.t, compute)
+        out, sign = complex_logsumexp_rows(block, b_block, return_sign)
+    else:
+        block = temp.scaled(block)
+        out = np.empty(lay.rows, compute)
+        sign = np.empty(lay.rows, compute) if return_sign else None
+        _core.logsumexp_rows(block, b_block, out, sign, temp.inv)
 
     def shaped(v: np.ndarray) -> Any:
-        v = narrowed(v, result).reshape(lay.lead_shape)
+        v = narrowed(v, result if v.dtype.kind == result.kind else np.finfo(result).dtype)  # log|s| of complex
+        v = v.reshape(lay.lead_shape)
         if keepdims:
             full = list(shape) if shape else [1]
             for ax in lay.axes:

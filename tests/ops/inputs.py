@@ -120,12 +120,17 @@ def temperature_cases(call_args: Callable[[], Tuple[tuple, dict]]) -> List[BadIn
     return cases
 
 
-def dtype_cases(call_args: Callable[[], Tuple[tuple, dict]], pos: int = 0, name: str = "x") -> List[BadInput]:
+def dtype_cases(call_args: Callable[[], Tuple[tuple, dict]], pos: int = 0, name: str = "x",
+                accepts_complex: bool = False) -> List[BadInput]:
     cases = []
-    for label, bad in (("complex", np.ones((2, 3), np.complex128)),
-                       ("object", np.array([[1.0, "a", None]], dtype=object)),
-                       ("str", np.array([["a", "b", "c"]])),
-                       ("datetime", np.array([["2020-01-01"] * 3], dtype="datetime64[D]"))):
+    bad_dtypes = [("object", np.array([[1.0, "a", None]], dtype=object)),
+                  ("str", np.array([["a", "b", "c"]])),
+                  ("datetime", np.array([["2020-01-01"] * 3], dtype="datetime64[D]"))]
+    if not accepts_complex:
+        bad_dtypes.insert(0, ("complex", np.ones((2, 3), np.complex128)))
+    elif np.dtype(np.clongdouble).itemsize > 16:  # complex64/128 accepted, a long double complex is not
+        bad_dtypes.insert(0, ("clongdouble", np.ones((2, 3), np.clongdouble)))
+    for label, bad in bad_dtypes:
         dt = bad.dtype
 
         def build(bad=bad):
