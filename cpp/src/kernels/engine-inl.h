@@ -109,7 +109,7 @@ struct SegmentedStats {
                               work[r].from_chunk(k * per_segment), none);
     });
     for (int64_t r = 0; r < rows; ++r)
-      row[r] = combine_chunks(work[r], ceil_div(n, chunk_len<T>()), static_cast<double>(scale.s));
+      row[r] = combine_chunks(work[r], ceil_div(n, chunk_len<T>()), scale);
   }
 };
 
@@ -151,7 +151,7 @@ void engine_rows(const RowInput<T>& in, const Sc& scale, P& p, int nt) {
           const RowStats<T> rs = row_stats<Keep, false>(in.x + r * in.ldx, static_cast<const T*>(nullptr), n, scale,
                                                         w, out);
           const double factor = p.finish(r, rs.M, rs.S, per_row_value<P::kPerRow>(rs.S), row);
-          if (P::kExps) writer_factors<Keep>(w, nch, factor);
+          if (P::kExps) writer_factors<Keep>(w, nch, factor, scale.h);
         },
         [&](int worker, int64_t r, int slot) {
           const ChunkArrays<T> w = work[slot_index(worker, slot)];
@@ -221,7 +221,7 @@ void engine_split(const Context& ctx, const RowInput<T>& in, const Sc& scale, P&
   RowStates<typename P::Row> state(rows);
   for (int64_t r = 0; r < rows; ++r) {
     const double factor = p.finish(r, seg.row[r].M, seg.row[r].S, per_row_value<P::kPerRow>(seg.row[r].S), state.at[r]);
-    if (P::kExps) writer_factors<false>(seg.work[r], nch, factor);
+    if (P::kExps) writer_factors<false>(seg.work[r], nch, factor, scale.h);
   }
   if (!P::kOutput || !p.out) return;
   with_flag(stream_it, [&](auto stream) {

@@ -103,27 +103,41 @@ FSM_HOT Vec<T> masked_x(const T* x, const T* b, int64_t i, int64_t left) {
   return v;
 }
 
+// What an exp argument adds to x (before the factor h below): -ref, or 0
+// for a chunk of only -inf (no -inf - -inf = NaN).
+template <class T>
+FSM_HOT T exp_shift(T ref) {
+  return ref == -T(HUGE_VAL) ? T(0) : -ref;
+}
+
 // The 1/temperature factor s: scale(x, shift) is the exp argument
-// (x + shift) s, shift = -max (exp_shift). UnitScale (temperature 1: the
-// common case, and cross-entropy's only one) spends no multiply on it; a
-// product by 1 is exact, so both give the same bits.
+// (x h + shift) (s / h), shift = h exp_shift(M), i.e. (x - M) s. With s < 1,
+// h = 1/2: x - M may overflow where (x - M) s does not, x/2 - M/2 cannot,
+// and the products by 1/2 and 2 are exact (x h inside a multiply-add).
+// UnitScale (temperature 1: the common case, and cross-entropy's only one)
+// spends no multiply on it; products by 1 are exact, so both give the same
+// bits.
 template <class T>
 struct UnitScale {
-  static constexpr T s = T(1);
+  static constexpr T s = T(1), h = T(1);
   Vec<T> operator()(Vec<T> x, Vec<T> shift) const { return x + shift; }
 };
 template <class T>
 struct Scale {
-  T s;
-  Vec<T> vs;
-  Vec<T> operator()(Vec<T> x, Vec<T> shift) const { return (x + shift) * vs; }
+  T s, h;
+  Vec<T> vh, vsh;  // h, s / h
+  Vec<T> operator()(Vec<T> x, Vec<T> shift) const { return fmadd(x, vh, shift) * vsh; }
 };
 
 // body(scale) with the scale type matching s.
 template <class T, class Body>
 inline void with_scale(T s, const Body& body) {
-  if (s == T(1)) body(UnitScale<T>());
-  else body(Scale<T>{s, set1(s)});
+  if (s == T(1)) {
+    body(UnitScale<T>());
+  } else {
+    const T h = s < T(1) ? T(0.5) : T(1);
+    body(Scale<T>{s, h, set1(h), set1(s / h)});
+  }
 }
 
 // The sum of exp((x - M) s) over the elements below M: S without its largest
@@ -133,7 +147,7 @@ inline void with_scale(T s, const Body& body) {
 template <class T, class Sc>
 inline double sum_below_max(const T* x, int64_t n, const Sc& scale, T M) {
   using V = Vec<T>;
-  const V vm = set1(-M), zero = set1(T(0));
+  const V vm = set1(exp_shift(M) * scale.h), zero = set1(T(0));
   return chunked_sum<T>(n, [&](int64_t i, int64_t left) {
     const V d = scale(load_n(x + i, left), vm);
     const V e = select(lt(d, zero), vexp(d), zero);  // the max (d = 0) left out
@@ -177,13 +191,6 @@ FSM_HOT void prefetch_reread(const T* p) {
   if (FSM_SIMD_LEVEL == 3) __builtin_prefetch(p + 2 * chunk_len<T>(), 0, kPrefetchLocality);
 }
 
-// What a chunk's exp arguments add to x before the scale: -ref, or 0 for a chunk of only
-// -inf (no -inf - -inf = NaN).
-template <class T>
-FSM_HOT T exp_shift(T ref) {
-  return ref == -T(HUGE_VAL) ? T(0) : -ref;
-}
-
 // Sum of b exp((x - ref) s) over one chunk, xc[0, len) (kept in ec when
 // Store), while taking the max of next_len elements at xn into `next`,
 // prefetching the lines of `ahead` and writing through `out` (begun and
@@ -195,7 +202,7 @@ FSM_HOT Vec<T> chunk_exp_sum(const T* xc, const T* bc, int64_t len, T ref, const
                              const T* bn, int64_t next_len, const T* ahead, ChunkMax<HasB, T>& next, Writer& out) {
   using V = Vec<T>;
   constexpr int64_t N = V::N;
-  const V neg_ref = set1(exp_shift(ref));
+  const V neg_ref = set1(exp_shift(ref) * scale.h);
   V s0 = set1(T(0)), s1 = s0, s2 = s0, s3 = s0;
   auto term = [&](int64_t j, int64_t left) {
     V e = vexp_bounded(scale(masked_x<HasB>(xc, bc, j, left), neg_ref));
@@ -222,12 +229,13 @@ FSM_HOT Vec<T> chunk_exp_sum(const T* xc, const T* bc, int64_t len, T ref, const
 }
 
 // M, fac and S of a row from its nch chunks' ref and csum: M = the largest
-// ref, fac[c] = exp((m_c - M) s) in double (0 for chunks without a finite max),
+// ref, fac[c] = exp((m_c - M) s) in double, as (m_c h - M h) (s / h) (Scale;
+// 0 for chunks without a finite max),
 // S = sum_c csum[c] fac[c], each in chunk order. A row cut into segments
 // (softmax-inl.h) fills ref and csum segment by segment and combines them
 // here too, so its (M, S) are the bits of the whole row's.
-template <class T>
-inline RowStats<T> combine_chunks(const ChunkArrays<T>& w, int64_t nch, double s) {
+template <class T, class Sc>
+inline RowStats<T> combine_chunks(const ChunkArrays<T>& w, int64_t nch, const Sc& scale) {
   const T ninf = -T(HUGE_VAL);
   T M = ninf;
   for (int64_t c = 0; c < nch; ++c)
@@ -237,9 +245,9 @@ inline RowStats<T> combine_chunks(const ChunkArrays<T>& w, int64_t nch, double s
   } else {
     using VD = Vec<double>;
     constexpr int64_t ND = VD::N;
-    const double Md = M;
+    const double h = scale.h, sh = static_cast<double>(scale.s / scale.h), Mh = static_cast<double>(M) * h;
     for (int64_t c = 0; c < nch; ++c)
-      w.fac[c] = w.ref[c] == ninf ? -HUGE_VAL : (static_cast<double>(w.ref[c]) - Md) * s;
+      w.fac[c] = w.ref[c] == ninf ? -HUGE_VAL : (static_cast<double>(w.ref[c]) * h - Mh) * sh;
     for (int64_t c = 0; c < nch; c += ND) {
       const int64_t left = nch - c;
       VD v = vexp(left >= ND ? loadu(w.fac + c) : load_partial(w.fac + c, left, 0.0));
@@ -293,7 +301,7 @@ template <bool Store, bool HasB, class T, class Sc, class Writer>
 FSM_HOT RowStats<T> row_stats(const T* x, const T* b, int64_t n, const Sc& scale, const ChunkArrays<T>& w,
                              Writer& out) {
   row_chunks<Store, HasB>(x, b, n, scale, w, out);
-  return combine_chunks(w, ceil_div(n, chunk_len<T>()), static_cast<double>(scale.s));
+  return combine_chunks(w, ceil_div(n, chunk_len<T>()), scale);
 }
 
 template <bool Store, bool HasB, class T, class Sc>
@@ -311,7 +319,7 @@ struct KeptExps {
   FSM_HOT T one(int64_t i) const { return e[i]; }
 };
 
-// ... or the same computed again from x, shifts[c] = exp_shift(m_c): the
+// ... or the same computed again from x, shifts[c] = h exp_shift(m_c): the
 // arithmetic of chunk_exp_sum, so bit for bit the kept values, and no
 // storage for rows too long to keep (keep_exps, softmax-inl.h).
 template <class T, class Sc>
@@ -340,11 +348,12 @@ inline RecomputedExps<T, Sc> recomputed_exps(const T* x, const Sc& scale, const 
 
 // What a row writer multiplies chunk c's exp values by: fac[c] * scale
 // (softmax: 1/S; cross-entropy: its gradient's factor); and, when they are
-// computed again (not Keep), ref[c] becomes the shift RecomputedExps adds.
+// computed again (not Keep), ref[c] becomes the shift RecomputedExps adds
+// (h: the Scale's).
 template <bool Keep, class T>
-inline void writer_factors(const ChunkArrays<T>& w, int64_t nch, double scale) {
+inline void writer_factors(const ChunkArrays<T>& w, int64_t nch, double scale, T h) {
   for (int64_t c = 0; c < nch; ++c) {
     w.factor[c] = static_cast<T>(w.fac[c] * scale);
-    if (!Keep) w.ref[c] = exp_shift(w.ref[c]);
+    if (!Keep) w.ref[c] = exp_shift(w.ref[c]) * h;
   }
 }

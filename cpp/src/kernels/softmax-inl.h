@@ -22,7 +22,7 @@ inline auto softmax_writer(T* y, int64_t n, const Exps& e, const T* factors) {
 // The writer of one log_softmax row: y = (x - M) s - log S.
 template <bool Stream, class T, class Sc>
 inline auto log_softmax_writer(T* y, const T* x, int64_t n, const Sc& scale, T M, T logS) {
-  const Vec<T> vM = set1(-M), vlogS = set1(logS);
+  const Vec<T> vM = set1(-M * scale.h), vlogS = set1(logS);
   auto vec = [=](int64_t i, Vec<T>) {
     prefetch_reread(x + i);
     return scale(loadu(x + i), vM) - vlogS;

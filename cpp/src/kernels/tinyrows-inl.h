@@ -42,8 +42,8 @@ struct TinyTile {
     for (int64_t j = 0; j < n; ++j) {
       M = vmax(col[j], M);  // skips NaN, as ChunkMax
     }
-    // -M, or 0 for a row of -inf only (no -inf - -inf)
-    neg_M = set1(T(0)) - select(lt(set1(-T(HUGE_VAL)), M), M, set1(T(0)));
+    // -M h, or 0 for a row of -inf only (no -inf - -inf): scale's shift
+    neg_M = (set1(T(0)) - select(lt(set1(-T(HUGE_VAL)), M), M, set1(T(0)))) * set1(scale.h);
     S = set1(T(0));
     for (int64_t j = 0; j < n; ++j) {
       const V e = vexp_bounded(scale(col[j], neg_M));
