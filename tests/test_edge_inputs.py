@@ -50,6 +50,38 @@ def test_extreme_temperature_matches_dividing_first(dtype, T, n, rng):
     np.testing.assert_allclose(fs.logsumexp(x, temperature=T), want, rtol=ops.RTOL[dtype])
 
 
+@pytest.mark.parametrize("n", [33, 1000])
+@pytest.mark.parametrize("T", [0.001, 0.01])
+def test_small_temperature_error_is_relative_to_the_argument(n, T):
+    # x - max is exact near the max, then scaled: rounding x/T first gave an
+    # error of |x/T| * 2^-24 in the exponent (about 1000 eps in softmax here)
+    rng = np.random.default_rng(20240615 + n)
+    x = rng.standard_normal((16, n)).astype(np.float32)
+    x64 = x.astype(np.float64)
+    m = x64.max(-1, keepdims=True)
+    d = (x64 - m) / T
+    log_s = np.log(np.exp(d).sum(-1, keepdims=True))
+    eps = np.finfo(np.float32).eps
+    want = np.exp(d - log_s)
+    big = want > 1e-6
+    got = fs.softmax(x, temperature=T).astype(np.float64)
+    assert np.max(np.abs(got - want)[big] / want[big]) < 8 * eps
+    got = fs.log_softmax(x, temperature=T).astype(np.float64)
+    assert np.max(np.abs(got - (d - log_s)) / (1.0 + np.abs(d - log_s))) < 8 * eps
+    got = fs.logsumexp(x, axis=-1, temperature=T).astype(np.float64)
+    want = (m / T + log_s)[:, 0]
+    assert np.max(np.abs(got - want) / np.abs(want)) < 4 * eps
+
+
+def test_huge_temperature_on_huge_logits_keeps_the_difference():
+    # x - max overflows float32 where (x - max) / T does not
+    x = np.array([-2e38, 2e38, 1e38], np.float32)
+    T = 5e37
+    want = ref.log_softmax(x, -1, T)
+    np.testing.assert_allclose(fs.log_softmax(x, temperature=T), want, rtol=1e-6)
+    np.testing.assert_allclose(fs.softmax(x, temperature=T), ref.softmax(x, -1, T), rtol=1e-5)
+
+
 def test_tiny_temperature_backward_divides_the_gradient(dtype):
     y = np.array([0.25, 0.75], dtype)
     g = np.array([1.0, 0.0], dtype)

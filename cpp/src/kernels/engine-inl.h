@@ -1,7 +1,7 @@
 // The row engine: every softmax-based operation is a policy of it.
 //
-// For each row the engine computes M = max of the transformed logits
-// (x * s, s = 1/temperature) and S = sum exp(x s - M) in one read
+// For each row the engine computes M = max of the logits x (unscaled; the
+// scaled max is M s, s = 1/temperature) and S = sum exp((x - M) s) in one read
 // (row_stats), gives them to the policy's finish, and writes the row's
 // output through the policy's writer, whose elements come from the row's
 // exp values (kept by row_stats, or computed again for rows too long to
@@ -28,7 +28,7 @@
 //   bool skip(r)                   rows whose statistics are not computed
 //   void skipped(r, Row&)          ... and what they leave
 //   double finish(r, M, S, d, Row&)  row r's results from its statistics;
-//                                  returns the factor of exp(x s - M) in
+//                                  returns the factor of exp((x - M) s) in
 //                                  its output (kExps)
 //   writer<Stream>(r, off, len, exps, factors, const Row&)
 //                                  a ChunkWriter of out[r][off, off + len)
@@ -108,7 +108,8 @@ struct SegmentedStats {
       row_chunks<false, HasB>(x + r * ldx + off, HasB ? b + r * ldb + off : nullptr, min64(kSegment, n - off), scale,
                               work[r].from_chunk(k * per_segment), none);
     });
-    for (int64_t r = 0; r < rows; ++r) row[r] = combine_chunks(work[r], ceil_div(n, chunk_len<T>()));
+    for (int64_t r = 0; r < rows; ++r)
+      row[r] = combine_chunks(work[r], ceil_div(n, chunk_len<T>()), scale);
   }
 };
 
@@ -150,7 +151,7 @@ void engine_rows(const RowInput<T>& in, const Sc& scale, P& p, int nt) {
           const RowStats<T> rs = row_stats<Keep, false>(in.x + r * in.ldx, static_cast<const T*>(nullptr), n, scale,
                                                         w, out);
           const double factor = p.finish(r, rs.M, rs.S, per_row_value<P::kPerRow>(rs.S), row);
-          if (P::kExps) writer_factors<Keep>(w, nch, factor);
+          if (P::kExps) writer_factors<Keep>(w, nch, factor, scale.h);
         },
         [&](int worker, int64_t r, int slot) {
           const ChunkArrays<T> w = work[slot_index(worker, slot)];
@@ -220,7 +221,7 @@ void engine_split(const Context& ctx, const RowInput<T>& in, const Sc& scale, P&
   RowStates<typename P::Row> state(rows);
   for (int64_t r = 0; r < rows; ++r) {
     const double factor = p.finish(r, seg.row[r].M, seg.row[r].S, per_row_value<P::kPerRow>(seg.row[r].S), state.at[r]);
-    if (P::kExps) writer_factors<false>(seg.work[r], nch, factor);
+    if (P::kExps) writer_factors<false>(seg.work[r], nch, factor, scale.h);
   }
   if (!P::kOutput || !p.out) return;
   with_flag(stream_it, [&](auto stream) {

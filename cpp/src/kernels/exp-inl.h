@@ -5,8 +5,8 @@
 // polynomial on |r| <= ln(2)/2, times 2^n built in the exponent bits.
 //  - float: ln 2 rounded to float is within 2.8e-9 (relative) of ln 2, so
 //    with a fused multiply-add r takes one step; its error |n| * 1.9e-9 is
-//    below the rounding of the kernels' own argument x*s - M
-//    (|x*s - M| * 6e-8). exp(r) is a
+//    below the rounding of the kernels' own argument (x - M) s
+//    (|(x - M) s| * 6e-8). exp(r) is a
 //    degree-5 polynomial with p(0) = 1, fitted here (Lawson's iteration for
 //    the minimax relative error, 9.5e-8 on the interval). Six multiply-adds
 //    in all, against nine for Cephes' degree-7 form.

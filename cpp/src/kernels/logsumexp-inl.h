@@ -1,17 +1,17 @@
 // logsumexp over rows: a policy of the row engine with no output rows.
 //
-//   logsumexp(x) = M + log|S|,  S = sum_i b_i exp(x_i s - M)
-// with M, S from row_stats (b == 0 drops an element, as in SciPy), and
+//   logsumexp(x) = M s + log|S|,  S = sum_i b_i exp((x_i - M) s)
+// with M (the max of x, unscaled), S from row_stats (b == 0 drops an element, as in SciPy), and
 // sign(S) when asked for. A row holding +inf follows SciPy's rule
 // (logsumexp_inf_row).
 #pragma once
 
-// M + log|S| (log_abs_S given) and sign(S); a negative sum is NaN unless its
-// sign is asked for.
+// Ms + log|S| (Ms the scaled max, log_abs_S given) and sign(S); a negative
+// sum is NaN unless its sign is asked for.
 template <class T>
-inline void logsumexp_finish(T M, double S, double log_abs_S, T* out, T* sign) {
+inline void logsumexp_finish(double Ms, double S, double log_abs_S, T* out, T* sign) {
   const double sg = S > 0 ? 1.0 : (S < 0 ? -1.0 : (S == 0 ? 0.0 : S));
-  double v = static_cast<double>(M) + log_abs_S;
+  double v = Ms + log_abs_S;
   if (!sign && sg < 0) v = NAN;
   *out = static_cast<T>(v);
   if (sign) *sign = static_cast<T>(sg);
@@ -26,15 +26,15 @@ inline void logsumexp_inf_row(const T* x, const T* b, int64_t n, T s, T* out, T*
     if (bi == 0.0) continue;
     acc += bi * exp(static_cast<double>(x[i]) * static_cast<double>(s));
   }
-  logsumexp_finish(T(0), acc, log(fabs(acc)), out, sign);
+  logsumexp_finish(0.0, acc, log(fabs(acc)), out, sign);
 }
 
-// log S for logsumexp: a second read of the rows whose result M + log S may
-// be near 0 (one dominant term, |M| < 1; above, S's rounding is below the
-// result's).
+// log S for logsumexp: a second read of the rows whose result Ms + log S may
+// be near 0 (one dominant term, |Ms| < 1, Ms = M s; above, S's rounding is
+// below the result's).
 template <class T, class Sc>
-inline double log_sum_near_one(const T* x, int64_t n, const Sc& scale, T M, double S, double log_S) {
-  if (!(S < 2.0) || !(fabs(static_cast<double>(M)) < 1.0)) return log_S;
+inline double log_sum_near_one(const T* x, int64_t n, const Sc& scale, T M, double Ms, double S, double log_S) {
+  if (!(S < 2.0) || !(fabs(Ms) < 1.0)) return log_S;
   return log1p(sum_below_max(x, n, scale, M));
 }
 
@@ -52,9 +52,10 @@ struct LogSumExpPolicy {
   void skipped(int64_t, Row&) const {}
   double finish(int64_t r, T M, double S, double log_abs_S, Row&) const {
     T* sg = a.sign ? a.sign + r : nullptr;
+    const double Ms = static_cast<double>(M) * static_cast<double>(scale.s);
     if (M == T(HUGE_VAL)) logsumexp_inf_row(a.x + r * a.ldx, a.b ? a.b + r * a.ldb : nullptr, a.n, a.inv_temp, a.out + r, sg);
-    else if (a.b) logsumexp_finish(M, S, log_abs_S, a.out + r, sg);
-    else logsumexp_finish(M, S, log_sum_near_one(a.x + r * a.ldx, a.n, scale, M, S, log_abs_S), a.out + r, sg);
+    else if (a.b) logsumexp_finish(Ms, S, log_abs_S, a.out + r, sg);
+    else logsumexp_finish(Ms, S, log_sum_near_one(a.x + r * a.ldx, a.n, scale, M, Ms, S, log_abs_S), a.out + r, sg);
     return 0.0;
   }
   template <bool Stream, class Exps>

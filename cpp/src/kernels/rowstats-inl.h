@@ -1,13 +1,16 @@
-// Row statistics: M = max_i x_i*s and S = sum_i b_i exp(x_i*s - M), read once.
+// Row statistics: M = max_i x_i and S = sum_i b_i exp((x_i - M) s), read once.
+// The max is of the raw x (s > 0, so the scaled max is M s): x - M is exact
+// near the max (Sterbenz), where x s - M s would carry the rounding of x s,
+// an error relative to |x s| rather than to the argument.
 //
 // The row is cut into chunks of chunk_len<T>() elements (Milakov &
 // Gimelshein 2018's online normaliser, at chunk granularity): each chunk is
 // read from memory once for its max m_c (inside the exp loop of chunk c-2),
-// then exp(x*s - m_c) is summed from L1 while chunk c+3 is prefetched, so
+// then exp((x - m_c) s) is summed from L1 while chunk c+3 is prefetched, so
 // the exp work overlaps the memory traffic. Chunk sums are combined in
 // double:
-//   S = sum_c S_c * exp(m_c - M),
-// with exp(m_c - M) computed in double from exact differences. A float32
+//   S = sum_c S_c * exp((m_c - M) s),
+// with exp((m_c - M) s) computed in double from exact differences. A float32
 // chunk sum adds at most 16 terms per accumulator lane, so S has a relative
 // error below ~20 ulp(float) in the worst case and ~1 ulp typically.
 // Special values (SciPy's and PyTorch's behaviour follows from these):
@@ -15,14 +18,14 @@
 //     so no -inf - -inf = NaN appears; all -inf gives M = -inf and S = 0.
 //   - NaN is skipped by the max but reaches S (exp(NaN) = NaN).
 //   - +inf gives M = +inf and S = NaN (inf - inf); logsumexp treats it apart.
-// With exps != null the chunk's exp(x*s - m_c) values are kept there (the
-// caller rescales them by exp(m_c - M) / S instead of computing exp again).
+// With exps != null the chunk's exp((x - m_c) s) values are kept there (the
+// caller rescales them by exp((m_c - M) s) / S instead of computing exp again).
 #pragma once
 
 template <class T>
 struct RowStats {
-  T M;       // max of x*s over the row (elements with b == 0 excluded)
-  double S;  // sum of b * exp(x*s - M)
+  T M;       // max of x over the row, unscaled (elements with b == 0 excluded)
+  double S;  // sum of b * exp((x - M) s)
 };
 
 // Per-chunk work arrays for a row of up to n elements.
@@ -31,7 +34,7 @@ struct ChunkArrays {
   T* exps = nullptr;      // [nchunks * chunk_len] or null
   T* ref = nullptr;       // [nchunks] chunk max (softmax recomputing: its exp_shift)
   double* csum = nullptr; // [nchunks]
-  double* fac = nullptr;  // [nchunks] exp(m_c - M)
+  double* fac = nullptr;  // [nchunks] exp((m_c - M) s)
   T* factor = nullptr;    // [nchunks] the row writer's factor per chunk (short rows: per row)
 
   // The same arrays from chunk c on (a segment of a row starting there).
@@ -100,38 +103,53 @@ FSM_HOT Vec<T> masked_x(const T* x, const T* b, int64_t i, int64_t left) {
   return v;
 }
 
-// The 1/temperature factor on each logit. UnitScale (temperature 1: the
-// common case, and cross-entropy's only one) spends no multiply on it; x * 1
-// is x, so both give the same bits.
+// What an exp argument adds to x (before the factor h below): -ref, or 0
+// for a chunk of only -inf (no -inf - -inf = NaN).
+template <class T>
+FSM_HOT T exp_shift(T ref) {
+  return ref == -T(HUGE_VAL) ? T(0) : -ref;
+}
+
+// The 1/temperature factor s: scale(x, shift) is the exp argument
+// (x h + shift) (s / h), shift = h exp_shift(M), i.e. (x - M) s. With s < 1,
+// h = 1/2: x - M may overflow where (x - M) s does not, x/2 - M/2 cannot,
+// and the products by 1/2 and 2 are exact (x h inside a multiply-add).
+// UnitScale (temperature 1: the common case, and cross-entropy's only one)
+// spends no multiply on it; products by 1 are exact, so both give the same
+// bits.
 template <class T>
 struct UnitScale {
-  static constexpr T s = T(1);
-  Vec<T> operator()(Vec<T> x) const { return x; }
+  static constexpr T s = T(1), h = T(1);
+  Vec<T> operator()(Vec<T> x, Vec<T> shift) const { return x + shift; }
 };
 template <class T>
 struct Scale {
-  T s;
-  Vec<T> vs;
-  Vec<T> operator()(Vec<T> x) const { return x * vs; }
+  T s, h;
+  Vec<T> vh, vsh;  // h, s / h
+  Vec<T> operator()(Vec<T> x, Vec<T> shift) const { return fmadd(x, vh, shift) * vsh; }
 };
 
 // body(scale) with the scale type matching s.
 template <class T, class Body>
 inline void with_scale(T s, const Body& body) {
-  if (s == T(1)) body(UnitScale<T>());
-  else body(Scale<T>{s, set1(s)});
+  if (s == T(1)) {
+    body(UnitScale<T>());
+  } else {
+    const T h = s < T(1) ? T(0.5) : T(1);
+    body(Scale<T>{s, h, set1(h), set1(s / h)});
+  }
 }
 
-// The sum of exp(x s - M) over the elements below M: S without its largest
+// The sum of exp((x - M) s) over the elements below M: S without its largest
 // term. Where one element is M (S < 2: each such element adds 1), log S =
 // log1p(this) keeps the terms that S = 1 + s rounds away (the log S of
 // [0, -40] is 0 in double, not 4.25e-18: SciPy's gh-18295).
 template <class T, class Sc>
 inline double sum_below_max(const T* x, int64_t n, const Sc& scale, T M) {
   using V = Vec<T>;
-  const V vm = set1(M), zero = set1(T(0));
+  const V vm = set1(exp_shift(M) * scale.h), zero = set1(T(0));
   return chunked_sum<T>(n, [&](int64_t i, int64_t left) {
-    const V d = scale(load_n(x + i, left)) - vm;
+    const V d = scale(load_n(x + i, left), vm);
     const V e = select(lt(d, zero), vexp(d), zero);  // the max (d = 0) left out
     return left < V::N ? select(lanes_below<T>(left), e, zero) : e;
   });
@@ -173,14 +191,7 @@ FSM_HOT void prefetch_reread(const T* p) {
   if (FSM_SIMD_LEVEL == 3) __builtin_prefetch(p + 2 * chunk_len<T>(), 0, kPrefetchLocality);
 }
 
-// What a chunk's exp arguments add to x*s: -ref, or 0 for a chunk of only
-// -inf (no -inf - -inf = NaN).
-template <class T>
-FSM_HOT T exp_shift(T ref) {
-  return ref == -T(HUGE_VAL) ? T(0) : -ref;
-}
-
-// Sum of b exp(x*s - ref) over one chunk, xc[0, len) (kept in ec when
+// Sum of b exp((x - ref) s) over one chunk, xc[0, len) (kept in ec when
 // Store), while taking the max of next_len elements at xn into `next`,
 // prefetching the lines of `ahead` and writing through `out` (begun and
 // finished by the caller): the exp arithmetic binds the multiply-add units,
@@ -191,10 +202,10 @@ FSM_HOT Vec<T> chunk_exp_sum(const T* xc, const T* bc, int64_t len, T ref, const
                              const T* bn, int64_t next_len, const T* ahead, ChunkMax<HasB, T>& next, Writer& out) {
   using V = Vec<T>;
   constexpr int64_t N = V::N;
-  const V neg_ref = set1(exp_shift(ref));
+  const V neg_ref = set1(exp_shift(ref) * scale.h);
   V s0 = set1(T(0)), s1 = s0, s2 = s0, s3 = s0;
   auto term = [&](int64_t j, int64_t left) {
-    V e = vexp_bounded(scale(masked_x<HasB>(xc, bc, j, left)) + neg_ref);
+    V e = vexp_bounded(scale(masked_x<HasB>(xc, bc, j, left), neg_ref));
     if (HasB) e = e * (left >= N ? loadu(bc + j) : load_partial(bc + j, left, T(0)));
     if (Store) storeu(ec + j, e);
     return e;
@@ -232,12 +243,13 @@ inline double weighted_sum_pairwise(const double* v, const double* f, int64_t lo
 }
 
 // M, fac and S of a row from its nch chunks' ref and csum: M = the largest
-// ref, fac[c] = exp(m_c - M) in double (0 for chunks without a finite max),
+// ref, fac[c] = exp((m_c - M) s) in double, as (m_c h - M h) (s / h) (Scale;
+// 0 for chunks without a finite max),
 // S = sum_c csum[c] fac[c] (pairwise), in chunk order. A row cut into segments
 // (softmax-inl.h) fills ref and csum segment by segment and combines them
 // here too, so its (M, S) are the bits of the whole row's.
-template <class T>
-inline RowStats<T> combine_chunks(const ChunkArrays<T>& w, int64_t nch) {
+template <class T, class Sc>
+inline RowStats<T> combine_chunks(const ChunkArrays<T>& w, int64_t nch, const Sc& scale) {
   const T ninf = -T(HUGE_VAL);
   T M = ninf;
   for (int64_t c = 0; c < nch; ++c)
@@ -247,9 +259,9 @@ inline RowStats<T> combine_chunks(const ChunkArrays<T>& w, int64_t nch) {
   } else {
     using VD = Vec<double>;
     constexpr int64_t ND = VD::N;
-    const double Md = M;
+    const double h = scale.h, sh = static_cast<double>(scale.s / scale.h), Mh = static_cast<double>(M) * h;
     for (int64_t c = 0; c < nch; ++c)
-      w.fac[c] = w.ref[c] == ninf ? -HUGE_VAL : static_cast<double>(w.ref[c]) - Md;
+      w.fac[c] = w.ref[c] == ninf ? -HUGE_VAL : (static_cast<double>(w.ref[c]) * h - Mh) * sh;
     for (int64_t c = 0; c < nch; c += ND) {
       const int64_t left = nch - c;
       VD v = vexp(left >= ND ? loadu(w.fac + c) : load_partial(w.fac + c, left, 0.0));
@@ -279,7 +291,7 @@ FSM_HOT void row_chunks(const T* x, const T* b, int64_t n, const Sc& scale, cons
   for (int64_t c = 0; c < nch; ++c) {
     const int64_t off = c * CH;
     const T* bc = HasB ? b + off : nullptr;
-    const T ref = pending[0] * scale.s;
+    const T ref = pending[0];
     w.ref[c] = ref;
     // the chunk after next: its pointers may point past the row (prefetches never fault)
     const T* xn = x + off + kAhead * CH;
@@ -301,7 +313,7 @@ template <bool Store, bool HasB, class T, class Sc, class Writer>
 FSM_HOT RowStats<T> row_stats(const T* x, const T* b, int64_t n, const Sc& scale, const ChunkArrays<T>& w,
                              Writer& out) {
   row_chunks<Store, HasB>(x, b, n, scale, w, out);
-  return combine_chunks(w, ceil_div(n, chunk_len<T>()));
+  return combine_chunks(w, ceil_div(n, chunk_len<T>()), scale);
 }
 
 template <bool Store, bool HasB, class T, class Sc>
@@ -310,7 +322,7 @@ inline RowStats<T> row_stats(const T* x, const T* b, int64_t n, const Sc& scale,
   return row_stats<Store, HasB>(x, b, n, scale, w, none);
 }
 
-// Where a row writer gets exp(x_i s - m_c), c the chunk of i: the values
+// Where a row writer gets exp((x_i - m_c) s), c the chunk of i: the values
 // row_stats kept (Store) ...
 template <class T>
 struct KeptExps {
@@ -319,7 +331,7 @@ struct KeptExps {
   FSM_HOT T one(int64_t i) const { return e[i]; }
 };
 
-// ... or the same computed again from x, shifts[c] = exp_shift(m_c): the
+// ... or the same computed again from x, shifts[c] = h exp_shift(m_c): the
 // arithmetic of chunk_exp_sum, so bit for bit the kept values, and no
 // storage for rows too long to keep (keep_exps, softmax-inl.h).
 template <class T, class Sc>
@@ -336,9 +348,9 @@ struct RecomputedExps {
   }
   FSM_HOT Vec<T> vec(int64_t i) const {
     prefetch_reread(x + i);
-    return vexp_bounded(scale(loadu(x + i)) + shift(i));
+    return vexp_bounded(scale(loadu(x + i), shift(i)));
   }
-  FSM_HOT T one(int64_t i) const { return first(vexp_bounded(scale(set1(x[i])) + set1(shifts[i / CH]))); }
+  FSM_HOT T one(int64_t i) const { return first(vexp_bounded(scale(set1(x[i]), set1(shifts[i / CH])))); }
 };
 
 template <class T, class Sc>
@@ -348,11 +360,12 @@ inline RecomputedExps<T, Sc> recomputed_exps(const T* x, const Sc& scale, const 
 
 // What a row writer multiplies chunk c's exp values by: fac[c] * scale
 // (softmax: 1/S; cross-entropy: its gradient's factor); and, when they are
-// computed again (not Keep), ref[c] becomes the shift RecomputedExps adds.
+// computed again (not Keep), ref[c] becomes the shift RecomputedExps adds
+// (h: the Scale's).
 template <bool Keep, class T>
-inline void writer_factors(const ChunkArrays<T>& w, int64_t nch, double scale) {
+inline void writer_factors(const ChunkArrays<T>& w, int64_t nch, double scale, T h) {
   for (int64_t c = 0; c < nch; ++c) {
     w.factor[c] = static_cast<T>(w.fac[c] * scale);
-    if (!Keep) w.ref[c] = exp_shift(w.ref[c]);
+    if (!Keep) w.ref[c] = exp_shift(w.ref[c]) * h;
   }
 }

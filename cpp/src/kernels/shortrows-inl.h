@@ -27,7 +27,7 @@ constexpr int64_t short_row_max() {
   return min64(chunk_len<T>(), kShortRowBytes / static_cast<int64_t>(sizeof(T)));
 }
 
-// Per (worker, slot) arrays of a block: ref = the rows' max of x*s, csum =
+// Per (worker, slot) arrays of a block: ref = the rows' max of x, csum =
 // their sums S, fac and factor = what the finisher leaves for the writer
 // (in double; the writer's factor); exps (with Keep) = row k's exp values at
 // k*n.
@@ -80,7 +80,7 @@ inline void block_rows(const T* x, int64_t ldx, int64_t rows, int64_t n, const S
     for (int64_t b = 0; b < nb; ++b) {
       const int slot = slot_index(worker, static_cast<int>(b & 1));
       const ChunkArrays<T> w = work[slot];
-      storeu(w.ref, hmax_each(mx) * set1(scale.s));
+      storeu(w.ref, hmax_each(mx));
       const int64_t next_len = b + 1 < nb ? n : 0;
       V sums[N];
       auto sum_row = [&](int k, auto& out) FSM_HOT_LAMBDA {

@@ -1,17 +1,17 @@
 // softmax and log_softmax over rows: two policies of the row engine.
 //
-//   softmax(x)_i     = exp(x_i s - M) / S          (s = 1/temperature)
-//   log_softmax(x)_i = (x_i s - M) - log S
-// with M, S from row_stats (rowstats-inl.h). softmax rescales the row's
-// exp values (kept, or computed again for rows too long to keep) by
-// exp(m_c - M) / S per chunk; log_softmax reads x again.
-// Error: exp within 2.5 + |x s - M|/20 ulp; softmax within ~5 ulp +
-// |x s - M| ulp (the rounding of the argument x s - M, as in any float
-// implementation).
+//   softmax(x)_i     = exp((x_i - M) s) / S          (s = 1/temperature)
+//   log_softmax(x)_i = (x_i - M) s - log S
+// with M (the max of x, unscaled), S from row_stats (rowstats-inl.h).
+// softmax rescales the row's exp values (kept, or computed again for rows
+// too long to keep) by exp((m_c - M) s) / S per chunk; log_softmax reads x
+// again.
+// Error: exp within 2.5 + |(x - M) s|/20 ulp; softmax within ~5 ulp +
+// |(x - M) s| ulp (the rounding of the argument).
 #pragma once
 
 // The writer of one softmax row: y = e * f, e the row's exp values
-// (KeptExps or RecomputedExps) and f its chunk factors exp(m_c - M) / S.
+// (KeptExps or RecomputedExps) and f its chunk factors exp((m_c - M) s) / S.
 template <bool Stream, class T, class Exps>
 inline auto softmax_writer(T* y, int64_t n, const Exps& e, const T* factors) {
   auto vec = [=](int64_t i, Vec<T> f) { return e.vec(i) * f; };
@@ -19,15 +19,15 @@ inline auto softmax_writer(T* y, int64_t n, const Exps& e, const T* factors) {
   return chunk_writer<Stream>(y, n, factors, vec, one);
 }
 
-// The writer of one log_softmax row: y = (x s - M) - log S.
+// The writer of one log_softmax row: y = (x - M) s - log S.
 template <bool Stream, class T, class Sc>
 inline auto log_softmax_writer(T* y, const T* x, int64_t n, const Sc& scale, T M, T logS) {
-  const Vec<T> vM = set1(-M), vlogS = set1(logS);
+  const Vec<T> vM = set1(-M * scale.h), vlogS = set1(logS);
   auto vec = [=](int64_t i, Vec<T>) {
     prefetch_reread(x + i);
-    return scale(loadu(x + i)) + vM - vlogS;
+    return scale(loadu(x + i), vM) - vlogS;
   };
-  auto one = [=](int64_t i, T) { return first(scale(set1(x[i])) + vM - vlogS); };
+  auto one = [=](int64_t i, T) { return first(scale(set1(x[i]), vM) - vlogS); };
   return chunk_writer<Stream>(y, n, static_cast<const T*>(nullptr), vec, one);
 }
 
@@ -90,7 +90,7 @@ struct LogSoftmaxPolicy : SoftmaxRows<T, Sc> {
     tile.template stats<false>(this->a.n, this->scale);
     tiny_per_row<PerRow::kLogS>(tile, Sd, logS);
     const Vec<T> f = lanes_from_double<T>(logS);
-    for (int64_t j = 0; j < this->a.n; ++j) tile.col[j] = (tile.col[j] + tile.neg_M) - f;
+    for (int64_t j = 0; j < this->a.n; ++j) tile.col[j] = this->scale(tile.col[j], tile.neg_M) - f;
     tile.store(this->out, this->ldo, b, count, this->a.n);
   }
 };

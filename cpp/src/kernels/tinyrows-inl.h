@@ -34,20 +34,19 @@ struct TinyTile {
     }
   }
 
-  // M = max of x*s, S = sum of exp(x*s - M) per lane; col[j] becomes x*s,
-  // or exp(x*s - M) with Keep.
+  // M = max of x, S = sum of exp((x - M) s) per lane; col[j] stays x, or
+  // becomes exp((x - M) s) with Keep.
   template <bool Keep, class Sc>
   FSM_HOT void stats(int64_t n, const Sc& scale) {
     M = set1(-T(HUGE_VAL));
     for (int64_t j = 0; j < n; ++j) {
-      col[j] = scale(col[j]);
       M = vmax(col[j], M);  // skips NaN, as ChunkMax
     }
-    // -M, or 0 for a row of -inf only (no -inf - -inf)
-    neg_M = set1(T(0)) - select(lt(set1(-T(HUGE_VAL)), M), M, set1(T(0)));
+    // -M h, or 0 for a row of -inf only (no -inf - -inf): scale's shift
+    neg_M = (set1(T(0)) - select(lt(set1(-T(HUGE_VAL)), M), M, set1(T(0)))) * set1(scale.h);
     S = set1(T(0));
     for (int64_t j = 0; j < n; ++j) {
-      const V e = vexp_bounded(col[j] + neg_M);
+      const V e = vexp_bounded(scale(col[j], neg_M));
       S = S + e;
       if (Keep) col[j] = e;
     }
