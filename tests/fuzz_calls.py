@@ -948,15 +948,19 @@ def _temperature_verdict(call: FuzzCall, facts: OpFacts) -> Verdict:
     top = 0.0
     for name in slot_names(call, facts):
         a = _as_array(get_slot(call, facts, name))
-        if a is not None and a.dtype.kind in "fiu" and a.size:
+        if a is not None and a.dtype.kind in "fiuc" and a.size:
             with np.errstate(all="ignore"):
-                v = np.abs(a.astype(F64))
+                v = np.abs(a).astype(F64)
             top = max(top, float(np.max(v, initial=0.0, where=np.isfinite(v))))
     if not T > 0:
         return VALID
     exact = np.frexp(T)[0] == 0.5
-    wide = F64 in result_dtypes(call, facts)
+    dts = result_dtypes(call, facts)
+    wide = F64 in dts or np.dtype(np.complex128) in dts
     rounding = top / T * 2.0**-53 if wide and not exact else 0.0
+    if any(d.kind == "c" for d in dts) and not wide and not exact:
+        # complex64: the phase of e^(i x/T) carries the complex64 rounding of x/T
+        return UNCHECKED if top / T * 2.0**-24 > 1e-6 else VALID
     return UNCHECKED if top / T > 1e307 or rounding > 1e-15 else VALID
 
 
