@@ -245,6 +245,22 @@ def test_results_near_zero_keep_their_relative_accuracy(row, expected, pad, dtyp
     np.testing.assert_allclose(fs.logsumexp(x * 2, temperature=2.0), want, rtol=rtol, atol=0)
 
 
+@pytest.mark.numeric
+@pytest.mark.parametrize("row,expected", NEAR_ZERO_ROWS, ids=[str(r[0]) for r in NEAR_ZERO_ROWS])
+@pytest.mark.parametrize("pad", [0, 30, 3000, 1 << 19], ids=["bare", "pad30", "pad3000", "pad2^19"])
+def test_log_softmax_largest_element_near_zero_keeps_its_relative_accuracy(row, expected, pad, dtype):
+    # log_softmax's largest element is M - lse = -log S: it came out 0 for
+    # [0, -40] (as SciPy's and PyTorch's do), not -4.25e-18
+    x = np.array(row + [-np.inf] * pad, dtype)
+    top = int(np.argmax(x))
+    want = -_lse_mpmath(x[np.isfinite(x)] - x[top])  # -log S, x - M exact here
+    rtol = 4 * ops.UNIT[dtype] * 2
+    for rows in ((1, 5, 40) if pad < 4096 else (1, 2)):
+        got = fs.log_softmax(np.tile(x, (rows, 1)))[:, top]
+        np.testing.assert_allclose(got, want, rtol=rtol, atol=0, err_msg=f"{rows} rows")
+    np.testing.assert_allclose(fs.log_softmax(x * 2, temperature=2.0)[top], want, rtol=rtol, atol=0)
+
+
 def test_x_and_b_broadcast_against_each_other_like_scipy(rng):
     # b was only broadcast to x's shape; SciPy broadcasts the two together
     scipy_special = pytest.importorskip("scipy.special")

@@ -1,4 +1,4 @@
-"""``python -m fastsoftmax bench [--quick] [--json FILE] [--plot FILE.png] [--threads N]``."""
+"""``python -m fastsoftmax bench [--quick] [--json FILE] [--plot FILE.png] [--threads N] [--accuracy]``."""
 import argparse
 import sys
 from typing import Optional, Sequence

@@ -646,6 +646,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", metavar="FILE", help="also write every timing and ratio to FILE as JSON")
     parser.add_argument("--plot", metavar="FILE.png", help="also draw the times over the floor (needs matplotlib)")
     parser.add_argument("--threads", type=int, metavar="N", help="threads for fastsoftmax and the peers")
+    parser.add_argument("--accuracy", action="store_true",
+                        help="print the errors against mpmath beside the peers' instead of timing (needs mpmath)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -654,6 +656,14 @@ def main(args: argparse.Namespace) -> int:
         return 2
     if args.threads is not None:
         fastsoftmax.set_num_threads(args.threads)
+    if args.accuracy:
+        if importlib.util.find_spec("mpmath") is None:
+            print("--accuracy needs mpmath: pip install mpmath", file=sys.stderr)
+            return 2
+        from . import _accuracy
+
+        print(_accuracy.table(_accuracy.SIZES if args.quick else _accuracy.TABLE_SIZES))
+        return 0
     peers = [peer for peer in PEERS if peer.available()]
     peer_names = [peer.name for peer in peers]
     info = machine_info(peers)

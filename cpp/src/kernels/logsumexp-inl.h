@@ -34,8 +34,7 @@ inline void logsumexp_inf_row(const T* x, const T* b, int64_t n, T s, T* out, T*
 // below the result's).
 template <class T, class Sc>
 inline double log_sum_near_one(const T* x, int64_t n, const Sc& scale, T M, double Ms, double S, double log_S) {
-  if (!(S < 2.0) || !(fabs(Ms) < 1.0)) return log_S;
-  return log1p(sum_below_max(x, n, scale, M));
+  return fabs(Ms) < 1.0 ? log_sum_exact(x, n, scale, M, S, log_S) : log_S;
 }
 
 template <class T, class Sc>

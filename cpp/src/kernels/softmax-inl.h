@@ -2,6 +2,7 @@
 //
 //   softmax(x)_i     = exp((x_i - M) s) / S          (s = 1/temperature)
 //   log_softmax(x)_i = (x_i - M) s - log S
+// (log S = log1p of the terms below the max where one term dominates, S < 2)
 // with M (the max of x, unscaled), S from row_stats (rowstats-inl.h).
 // softmax rescales the row's exp values (kept, or computed again for rows
 // too long to keep) by exp((m_c - M) s) / S per chunk; log_softmax reads x
@@ -76,8 +77,8 @@ struct LogSoftmaxPolicy : SoftmaxRows<T, Sc> {
   static constexpr PerRow kPerRow = PerRow::kLogS;
   using SoftmaxRows<T, Sc>::SoftmaxRows;
 
-  double finish(int64_t, T M, double, double logS, Row& row) const {
-    row = {M, static_cast<T>(logS)};
+  double finish(int64_t r, T M, double S, double logS, Row& row) const {
+    row = {M, static_cast<T>(log_sum_exact(this->a.x + r * this->a.ldx, this->a.n, this->scale, M, S, logS))};
     return 0.0;
   }
   template <bool Stream, class Exps>
@@ -87,8 +88,12 @@ struct LogSoftmaxPolicy : SoftmaxRows<T, Sc> {
   }
   void tiny(TinyTile<T>& tile, int64_t b, int64_t count, int64_t) const {
     alignas(64) double Sd[Vec<T>::N], logS[Vec<T>::N];
+    alignas(64) T Ms[Vec<T>::N];
     tile.template stats<false>(this->a.n, this->scale);
     tiny_per_row<PerRow::kLogS>(tile, Sd, logS);
+    storeu(Ms, tile.M);
+    for (int64_t k = 0; k < count; ++k)
+      logS[k] = log_sum_exact(this->a.x + (b + k) * this->a.ldx, this->a.n, this->scale, Ms[k], Sd[k], logS[k]);
     const Vec<T> f = lanes_from_double<T>(logS);
     for (int64_t j = 0; j < this->a.n; ++j) tile.col[j] = this->scale(tile.col[j], tile.neg_M) - f;
     tile.store(this->out, this->ldo, b, count, this->a.n);
