@@ -69,6 +69,22 @@ inline void tiny_per_row(const TinyTile<T>& tile, double* Sd, double* d) {
   else per_row_in_double<T>(Sd, d, [](Vec<double> s) { return vlog(s); });
 }
 
+// log S of the tile's N rows into logS (their S into Sd), with log1p of the
+// terms below the max where one term dominates (1 <= S < 2, log_sum_exact's
+// rule), the tile's lanes at once: no second read of each row.
+template <class T, class Sc>
+inline void tiny_log_sums(const TinyTile<T>& tile, int64_t n, const Sc& scale, bool kept, double* Sd, double* logS) {
+  constexpr int N = Vec<T>::N;
+  tiny_per_row<PerRow::kLogS>(tile, Sd, logS);
+  bool dominated = false;
+  for (int k = 0; k < N; ++k) dominated |= Sd[k] >= 1.0 && Sd[k] < 2.0;
+  if (!dominated) return;
+  alignas(64) double below[N];
+  lanes_to_double(tile.below_max(n, scale, kept), below);
+  for (int k = 0; k < N; ++k)
+    if (Sd[k] >= 1.0 && Sd[k] < 2.0) logS[k] = log1p(below[k]);
+}
+
 // Whether a row's exp values are kept for its writer (two rows of them a
 // thread: the row in work and the row being written) or computed again
 // from x. Kept values that outgrow the caches cost a write and a read of

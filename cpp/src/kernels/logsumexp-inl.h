@@ -49,12 +49,17 @@ struct LogSumExpPolicy {
 
   bool skip(int64_t) const { return false; }
   void skipped(int64_t, Row&) const {}
-  double finish(int64_t r, T M, double S, double log_abs_S, Row&) const {
+  // Row r's result from its M, S and log|S| (exact already, or
+  // `exact_near_one`: a second read where it may be near 0).
+  void write(int64_t r, T M, double S, double log_abs_S, bool exact_near_one) const {
     T* sg = a.sign ? a.sign + r : nullptr;
     const double Ms = static_cast<double>(M) * static_cast<double>(scale.s);
     if (M == T(HUGE_VAL)) logsumexp_inf_row(a.x + r * a.ldx, a.b ? a.b + r * a.ldb : nullptr, a.n, a.inv_temp, a.out + r, sg);
-    else if (a.b) logsumexp_finish(Ms, S, log_abs_S, a.out + r, sg);
+    else if (a.b || !exact_near_one) logsumexp_finish(Ms, S, log_abs_S, a.out + r, sg);
     else logsumexp_finish(Ms, S, log_sum_near_one(a.x + r * a.ldx, a.n, scale, M, Ms, S, log_abs_S), a.out + r, sg);
+  }
+  double finish(int64_t r, T M, double S, double log_abs_S, Row&) const {
+    write(r, M, S, log_abs_S, true);
     return 0.0;
   }
   template <bool Stream, class Exps>
@@ -66,10 +71,9 @@ struct LogSumExpPolicy {
     alignas(64) double Sd[N], logS[N];
     alignas(64) T Ms[N];
     tile.template stats<false>(a.n, scale);
-    tiny_per_row<PerRow::kLogS>(tile, Sd, logS);
+    tiny_log_sums(tile, a.n, scale, false, Sd, logS);
     storeu(Ms, tile.M);
-    Row none;
-    for (int64_t k = 0; k < count; ++k) finish(b + k, Ms[k], Sd[k], logS[k], none);
+    for (int64_t k = 0; k < count; ++k) write(b + k, Ms[k], Sd[k], logS[k], false);
   }
 };
 

@@ -148,9 +148,9 @@ template <class T, class Sc>
 inline double sum_below_max(const T* x, int64_t n, const Sc& scale, T M) {
   using V = Vec<T>;
   const V vm = set1(exp_shift(M) * scale.h), zero = set1(T(0));
-  return compensated_sum<T>(n, [&](int64_t i, int64_t left) {
+  return chunked_sum<T>(n, [&](int64_t i, int64_t left) {
     const V d = scale(load_n(x + i, left), vm);
-    const V e = select(lt(d, zero), vexp(d), zero);  // the max (d = 0) left out
+    const V e = select(lt(d, zero), vexp_bounded(d), zero);  // the max (d = 0) left out
     return left < V::N ? select(lanes_below<T>(left), e, zero) : e;
   });
 }

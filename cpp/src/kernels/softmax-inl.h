@@ -88,12 +88,8 @@ struct LogSoftmaxPolicy : SoftmaxRows<T, Sc> {
   }
   void tiny(TinyTile<T>& tile, int64_t b, int64_t count, int64_t) const {
     alignas(64) double Sd[Vec<T>::N], logS[Vec<T>::N];
-    alignas(64) T Ms[Vec<T>::N];
     tile.template stats<false>(this->a.n, this->scale);
-    tiny_per_row<PerRow::kLogS>(tile, Sd, logS);
-    storeu(Ms, tile.M);
-    for (int64_t k = 0; k < count; ++k)
-      logS[k] = log_sum_exact(this->a.x + (b + k) * this->a.ldx, this->a.n, this->scale, Ms[k], Sd[k], logS[k]);
+    tiny_log_sums(tile, this->a.n, this->scale, false, Sd, logS);
     const Vec<T> f = lanes_from_double<T>(logS);
     for (int64_t j = 0; j < this->a.n; ++j) tile.col[j] = this->scale(tile.col[j], tile.neg_M) - f;
     tile.store(this->out, this->ldo, b, count, this->a.n);

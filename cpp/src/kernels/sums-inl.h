@@ -46,28 +46,3 @@ inline double chunked_sum(int64_t n, const F& f) {
   NoWriter none;
   return chunked_sum<T>(n, f, none);
 }
-
-// Sum of f(i, left) over [0, n) with every addition compensated (TwoSum,
-// Knuth TAOCP vol. 2, 4.2.2): for the rare second reads (sum_below_max),
-// where many like terms would drift by a few ulps in plain lane sums.
-template <class T, class F>
-inline double compensated_sum(int64_t n, const F& f) {
-  using V = Vec<T>;
-  constexpr int64_t N = V::N;
-  V s = set1(T(0)), c = s;
-  for (int64_t i = 0; i < n; i += N) {
-    const V v = f(i, n - i), t = s + v, bv = t - s;
-    c = c + ((s - (t - bv)) + (v - bv));
-    s = t;
-  }
-  alignas(64) T lanes[2 * N];
-  storeu(lanes, s);
-  storeu(lanes + N, c);
-  double total = 0.0, err = 0.0;
-  for (int64_t k = 0; k < 2 * N; ++k) {
-    const double v = static_cast<double>(lanes[k]), t = total + v, bv = t - total;
-    err += (total - (t - bv)) + (v - bv);
-    total = t;
-  }
-  return total + err;
-}

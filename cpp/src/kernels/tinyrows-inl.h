@@ -52,6 +52,24 @@ struct TinyTile {
     }
   }
 
+  // Per lane, the sum of exp((x - M) s) over the elements below M
+  // (sum_below_max for N rows at once); col[j] holds x, or its exp values
+  // when kept (an element at M has 1 there).
+  template <class Sc>
+  FSM_HOT V below_max(int64_t n, const Sc& scale, bool kept) const {
+    const V zero = set1(T(0)), one = set1(T(1));
+    V B = zero;
+    for (int64_t j = 0; j < n; ++j) {
+      if (kept) {
+        B = B + select(lt(col[j], one), col[j], zero);
+      } else {
+        const V d = scale(col[j], neg_M);
+        B = B + select(lt(d, zero), vexp_bounded(d), zero);
+      }
+    }
+    return B;
+  }
+
   // Rows b .. b+count-1 of y from the columns.
   FSM_HOT void store(T* y, int64_t ldy, int64_t b, int64_t count, int64_t n) {
     for (int64_t t = 0; t < ceil_div(n, N); ++t) {

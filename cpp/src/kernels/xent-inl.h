@@ -180,7 +180,7 @@ struct CrossEntropyPolicy {
     if (out) tile.template stats<true>(C, UnitScale<T>());
     else tile.template stats<false>(C, UnitScale<T>());
     alignas(64) double Sd[N], logS[N], Md[N], Qd[N], Dd[N], loss[N], fac[N];
-    tiny_per_row<PerRow::kLogS>(tile, Sd, logS);
+    tiny_log_sums(tile, C, UnitScale<T>(), out != nullptr, Sd, logS);
     lanes_to_double(tile.M, Md);
     lanes_to_double(Q, Qd);
     lanes_to_double(D, Dd);
@@ -216,7 +216,7 @@ struct CrossEntropyPolicy {
     alignas(64) double Sd[N], logS[N];
     alignas(64) T Ms[N], target[N];
     V f, vhit, vlive;  // per row: gradient factor, what the target class loses, 1 unless ignored
-    tiny_per_row<PerRow::kLogS>(tile, Sd, logS);
+    tiny_log_sums(tile, C, UnitScale<T>(), out != nullptr, Sd, logS);
     storeu(Ms, tile.M);
     if (!wt && eps == 0 && z == 0 && !a.lse) {
       alignas(64) double Md[N], xt[N], alive[N], loss[N], factor[N], hits[N];
@@ -238,10 +238,7 @@ struct CrossEntropyPolicy {
       f = lanes_from_double<T>(factor);
       vhit = lanes_from_double<T>(hits);
       vlive = lanes_from_double<T>(alive);
-      for (int k = 0; k < count; ++k) {
-        const int64_t r = b + k;
-        a.row_loss[r] = alive[k] != 0.0 && dominant(xt[k], Ms[k], Sd[k]) ? target_margin(a.x + r * a.ldx, Ms[k], Sd[k], logS[k], a.target[r]) : loss[k];
-      }
+      for (int k = 0; k < count; ++k) a.row_loss[b + k] = loss[k];  // log S exact where x_t = M, S < 2
     } else {
       alignas(64) T pscale[N], hit[N], live[N];
       for (int k = 0; k < N; ++k) {
