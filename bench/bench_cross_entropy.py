@@ -1,5 +1,6 @@
-"""The losses, forward + gradient: cross_entropy and binary_cross_entropy_with_logits against NumPy,
-PyTorch (the functional loss + backward) and the floors (read the logits, write the gradient).
+"""The losses, forward + gradient: cross_entropy, binary_cross_entropy_with_logits and ZLPR (dense
+and sparse) against NumPy, PyTorch (the functional loss + backward, ZLPR in PyTorch ops) and the
+floors (read the logits, write the gradient).
 
     python -m pytest bench/bench_cross_entropy.py [--bench-full]
 """

@@ -154,6 +154,8 @@ def shape_relations(shape: Tuple[int, ...], primary: Tuple[int, ...]) -> Set[str
         rels.add("lead")
     if primary and shape == primary[-1:]:
         rels.add("last")
+    if primary and len(shape) == len(primary) and shape[:-1] == primary[:-1]:
+        rels.add("rows")  # one row per row of the first argument, of another length (class ids)
     try:
         # "mutual": the two broadcast against each other to a larger shape (logsumexp's b)
         rels.add("broadcast" if np.broadcast_shapes(shape, primary) == primary else "mutual")
@@ -163,7 +165,7 @@ def shape_relations(shape: Tuple[int, ...], primary: Tuple[int, ...]) -> Set[str
 
 
 def _main_relation(rels: Set[str]) -> str:
-    for r in ("same", "lead", "last", "broadcast", "mutual", "other"):
+    for r in ("same", "lead", "last", "broadcast", "rows", "mutual", "other"):
         if r in rels:
             return r
     raise AssertionError(rels)
@@ -188,6 +190,9 @@ class OpFacts:
     scalar_primary: bool = False        # samples pass a 0-d first argument
     zero_axes: Set[int] = field(default_factory=set)  # negative axes at which a sample's first argument is empty
     label_slot: Optional[str] = None    # integer class labels beside an ignore_index option
+    binary: Set[str] = field(default_factory=set)  # slots whose samples hold 0 and 1 only (flags)
+    kinds_not_binary: Set[str] = field(default_factory=set)  # slots a sample gives other values
+    int_floor: Dict[str, int] = field(default_factory=dict)  # integer-only slots: the smallest value seen
 
     @property
     def primary(self) -> str:
@@ -231,6 +236,8 @@ def _derive_facts(op: OpInfo) -> OpFacts:
             _learn(facts, arrays, kwargs)
     if "ignore_index" in defaults:
         facts.label_slot = next((s for s in arg_names[1:] if "i" in facts.kinds.get(s, ())), None)
+    facts.int_floor = {k: v for k, v in facts.int_floor.items()
+                       if facts.kinds.get(k) == {"i"} and k != facts.label_slot}
     return facts
 
 
@@ -250,6 +257,15 @@ def _learn(facts: OpFacts, arrays: Dict[str, np.ndarray], kwargs: dict) -> None:
         if name != facts.primary:
             rel = _main_relation(shape_relations(a.shape, primary.shape))
             facts.relations.setdefault((name, kind), set()).add(rel)
+            if a.size and a.dtype.kind in "biuf":
+                flags = bool(np.all((a == 0) | (a == 1)))
+                if flags and name not in facts.kinds_not_binary:
+                    facts.binary.add(name)
+                else:
+                    facts.binary.discard(name)
+                    facts.kinds_not_binary.add(name)
+            if a.size and a.dtype.kind in "iu":
+                facts.int_floor[name] = min(facts.int_floor.get(name, 0), int(a.min()))
         if a.dtype.kind == "f" and a.size:  # (special values and magnitudes of real samples only)
             found = {v for v, present in ((NAN, np.isnan(a).any()), (INF, np.isposinf(a).any()),
                                           (-INF, np.isneginf(a).any())) if present}
@@ -882,7 +898,9 @@ def _array_verdict(call: FuzzCall, facts: OpFacts, name: str, p: Optional[np.nda
             return either(*slot_names(call, facts))
         return VALID
     kind = _kind_class(a.dtype)
-    if facts.semantic(name) and kind not in ("i", "f"):
+    if name in facts.int_floor and kind != "i":  # class ids: integers only
+        return invalid(name, exc=(TypeError,))
+    if facts.semantic(name) and kind not in ("i", "f", "b"):
         return either(name, comparable=False)
     if p is None:
         return VALID  # the first argument's verdict decides
@@ -894,6 +912,24 @@ def _array_verdict(call: FuzzCall, facts: OpFacts, name: str, p: Optional[np.nda
     if rels & seen:
         return VALID
     return invalid(name, facts.primary)
+
+
+def _values_verdict(call: FuzzCall, facts: OpFacts, name: str) -> Verdict:
+    """Flags (a slot the samples give 0 and 1 only) must hold 0 and 1: ValueError naming it
+    otherwise. Class ids (an integer-only slot) must lie in [the smallest value seen, C):
+    IndexError naming it otherwise."""
+    a = _as_array(get_slot(call, facts, name))
+    if a is None or not a.size or a.dtype.kind not in "biuf":
+        return VALID
+    if name in facts.binary:
+        with np.errstate(invalid="ignore"):
+            return VALID if np.all((a == 0) | (a == 1)) else invalid(name, exc=(ValueError,))
+    C = class_count(call, facts)
+    if name in facts.int_floor and a.dtype.kind in "iu" and C is not None:
+        values = a.ravel().tolist()
+        if any(not facts.int_floor[name] <= v < C for v in values):
+            return invalid(name, exc=(IndexError,))
+    return VALID
 
 
 def _labels_verdict(call: FuzzCall, facts: OpFacts) -> Verdict:
@@ -977,6 +1013,8 @@ def finalize(call: FuzzCall, facts: OpFacts) -> FuzzCall:
                                              _axis_ndim(call, facts, p), facts.tuple_axes)
     if facts.label_slot:
         call.verdicts["labels"] = _labels_verdict(call, facts)
+    for name in sorted((facts.binary | set(facts.int_floor)) & set(slot_names(call, facts))):
+        call.verdicts[f"values:{name}:domain"] = _values_verdict(call, facts, name)
     if set(SLICE_OPTIONS) <= set(facts.defaults):
         call.verdicts["slice"] = _slice_verdict(call, facts)
     if "temperature" in call.kwargs:

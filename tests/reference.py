@@ -251,3 +251,56 @@ def mean_denominator(target, weight=None, ignore_index=-100, C: Optional[int] = 
     if weight is None:
         return float(np.sum(keep))
     return float(np.sum(f64(weight)[t[keep]]))
+
+
+def _log1p_form_lse(u: np.ndarray) -> Tuple[float, np.ndarray]:
+    """(log sum exp(u) as m + log1p(the terms below one maximum m), accurate near 0;
+    softmax(u), as exp(u - m) / S: exp(u - lse) would lose log S beside a huge m)."""
+    if np.isnan(u).any():
+        return float("nan"), np.full(u.shape, np.nan)
+    top = int(np.argmax(u))
+    m = u[top]
+    if m == np.inf:
+        return float("inf"), np.where(u == np.inf, np.nan, 0.0)
+    e = np.exp(u - m)
+    return float(m + np.log1p(np.sum(np.delete(e, top)))), e / np.sum(e)
+
+
+def multilabel_categorical_crossentropy(logits, target, reduction="mean"):
+    """ZLPR, written from its formula in float64: per row, logsumexp([0, x_neg]) +
+    logsumexp([0, -x_pos]), classes with x = -inf left out. Returns (loss, grad)."""
+    x = f64(logits)
+    pos = np.asarray(target).astype(bool) & (x != -np.inf)  # (NaN stays, and makes the group NaN)
+    neg = ~np.asarray(target).astype(bool)
+    rows = x.reshape(int(np.prod(x.shape[:-1], dtype=np.int64)), x.shape[-1])
+    P, Q = pos.reshape(rows.shape), neg.reshape(rows.shape)
+    loss = np.empty(rows.shape[0])
+    grad = np.zeros(rows.shape)
+    with np.errstate(invalid="ignore", over="ignore"):
+        for r in range(rows.shape[0]):
+            total = 0.0
+            for mask, sign in ((Q[r], 1.0), (P[r], -1.0)):
+                u = np.concatenate(([0.0], sign * rows[r, mask]))
+                lse, p = _log1p_form_lse(u)
+                total += lse
+                grad[r, mask] = sign * p[1:]
+            loss[r] = total
+    lead = x.shape[:-1]
+    loss, grad = loss.reshape(lead), grad.reshape(x.shape)
+    if reduction == "none":
+        return loss, grad
+    if reduction == "sum":
+        return float(np.sum(loss)), grad
+    n = loss.size
+    return (float(np.sum(loss)) / n if n else 0.0), (grad / n if n else grad)
+
+
+def positives_to_target(positives, C: int) -> np.ndarray:
+    """The dense 0/1 target that class ids (-1: padding) mark."""
+    p = np.asarray(positives)
+    t = np.zeros(p.shape[:-1] + (C,), bool)
+    n = int(np.prod(p.shape[:-1], dtype=np.int64))
+    rows, ids = t.reshape(n, C), p.reshape(n, p.shape[-1])
+    for r in range(rows.shape[0]):
+        rows[r, ids[r][ids[r] >= 0]] = True
+    return t

@@ -104,6 +104,37 @@ void bce_rows(const py::array& x, const py::array& t, const py::object& weight, 
   });
 }
 
+// ZLPR rows: positives as a dense 0/1 byte array of the logits' shape, or as
+// class ids (-1 padding; others must lie in [0, C), checked by the caller).
+void multilabel_rows(const py::array& x, const py::object& target, const py::object& positives, double grad_scale,
+                     const py::array& row_loss, const py::object& grad) {
+  by_dtype(x, "logits", [&](auto tag) {
+    using T = decltype(tag);
+    const Rows<T> xr = rows_of<T>(x, "logits", false);
+    MultilabelArgs<T> a{};
+    a.x = xr.data; a.ldx = xr.ld; a.rows = xr.rows; a.C = xr.n;
+    if (!target.is_none()) {
+      const py::array t = target.cast<py::array>();
+      same_shape(x, "logits", t, "target");
+      const Rows<uint8_t> tr = rows_of<uint8_t>(t, "target", false);
+      a.t = tr.data; a.ldt = tr.ld;
+    } else if (!positives.is_none()) {
+      const py::array p = positives.cast<py::array>();
+      if (p.ndim() != 2 || p.shape(0) != xr.rows)
+        throw py::value_error("positives: expected shape (" + std::to_string(xr.rows) + ", K), got " + shape_str(p));
+      const Rows<int64_t> pr = rows_of<int64_t>(p, "positives", false);
+      a.ids = pr.data; a.ldi = pr.ld; a.k = pr.n;
+    } else {
+      throw py::value_error("target or positives: one is required");
+    }
+    a.grad_scale = grad_scale;
+    a.row_loss = vector_of<double>(row_loss, "row_loss", xr.rows, true);
+    const Rows<T> gr = optional_rows_like<T>(grad, x, "logits", "grad_out");
+    a.grad = gr.data; a.ldg = gr.ld;
+    run_kernel(&KernelTable::multilabel, a);
+  });
+}
+
 }  // namespace
 
 void bind_xent(py::module_& m) {
@@ -119,6 +150,10 @@ void bind_xent(py::module_& m) {
   m.def("bce_rows", &bce_rows, py::arg("logits"), py::arg("target"), py::arg("weight"), py::arg("pos_weight"),
         py::arg("grad_scale"), py::arg("row_loss"), py::arg("loss"), py::arg("grad"),
         "element-wise binary cross-entropy with logits: row sums, element losses, gradient");
+  m.def("multilabel_rows", &multilabel_rows, py::arg("logits"), py::arg("target"), py::arg("positives"),
+        py::arg("grad_scale"), py::arg("row_loss"), py::arg("grad"),
+        "per-row ZLPR loss into row_loss (float64) and, optionally, its scaled gradient into grad; positives as a "
+        "0/1 uint8 target or as class ids with -1 padding");
 }
 
 }  // namespace fastsoftmax

@@ -88,6 +88,26 @@ def _fastsoftmax_bce(inputs: Inputs, out: Optional[np.ndarray]) -> Runner:
     return lambda: fastsoftmax.binary_cross_entropy_with_logits(x, inputs.labels, return_grad=True, grad_out=out)
 
 
+def _fastsoftmax_zlpr(inputs: Inputs, out: Optional[np.ndarray]) -> Runner:
+    x, flags = inputs.x, inputs.labels.astype(bool)
+    return lambda: fastsoftmax.multilabel_categorical_crossentropy(x, flags, return_grad=True, grad_out=out)
+
+
+def _fastsoftmax_sparse_zlpr(inputs: Inputs, out: Optional[np.ndarray]) -> Runner:
+    x, ids = inputs.x, _positive_ids(inputs.labels)
+    return lambda: fastsoftmax.sparse_multilabel_categorical_crossentropy(x, ids, return_grad=True, grad_out=out)
+
+
+def _positive_ids(labels: np.ndarray) -> np.ndarray:
+    """Each row's positive class ids, -1 padding."""
+    rows = labels != 0
+    ids = np.full((rows.shape[0], max(int(rows.sum(axis=1).max(initial=0)), 1)), -1, np.int64)
+    for r in range(rows.shape[0]):
+        found = np.flatnonzero(rows[r])
+        ids[r, :len(found)] = found
+    return ids
+
+
 def _numpy_shifted_exp(x: np.ndarray, work: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     """Writes exp(x - rowmax) into ``work``; returns the row max and row sum (keepdims)."""
     row_max = x.max(axis=-1, keepdims=True)
@@ -135,6 +155,43 @@ def _numpy_bce(inputs: Inputs, grad: np.ndarray) -> Tuple[np.floating, np.ndarra
     sigmoid = np.where(x >= 0, 1 / (1 + grad), grad / (1 + grad))
     np.multiply(sigmoid - t, 1 / x.size, out=grad)
     return loss, grad
+
+
+def _zlpr_terms(x: np.ndarray, positive: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """u = x on negatives, -x on positives; each group's max(0, max u) per row, broadcast to x."""
+    u = np.where(positive, -x, x)
+    m_pos = np.maximum(np.max(np.where(positive, u, -np.inf), axis=-1, keepdims=True), 0)
+    m_neg = np.maximum(np.max(np.where(positive, -np.inf, u), axis=-1, keepdims=True), 0)
+    return u, m_pos, m_neg
+
+
+def _numpy_zlpr(inputs: Inputs, grad: np.ndarray) -> Tuple[np.floating, np.ndarray]:
+    """Mean ZLPR and its gradient, the two log-sum-exps (each with a 0 term) in NumPy."""
+    x, positive = inputs.x, inputs.labels != 0
+    u, m_pos, m_neg = _zlpr_terms(x, positive)
+    m = np.where(positive, m_pos, m_neg)
+    np.exp(u - m, out=grad)
+    s_pos = np.exp(-m_pos) + np.sum(np.where(positive, grad, 0), axis=-1, keepdims=True)
+    s_neg = np.exp(-m_neg) + np.sum(np.where(positive, 0, grad), axis=-1, keepdims=True)
+    loss = np.mean(m_pos + np.log(s_pos) + m_neg + np.log(s_neg))
+    np.multiply(grad, np.where(positive, -1 / s_pos, 1 / s_neg) / x.shape[0], out=grad)
+    return loss, grad
+
+
+def _torch_zlpr(torch: Any, inputs: Inputs, allocate: bool) -> Runner:
+    """ZLPR in PyTorch ops, forward and backward (autograd), as its users write it."""
+    logits = torch.from_numpy(inputs.x).requires_grad_()
+    positive = torch.from_numpy(inputs.labels != 0)
+    zero = torch.zeros(logits.shape[:-1] + (1,), dtype=logits.dtype)
+
+    def forward_backward() -> Any:
+        logits.grad = None
+        neg = torch.cat([zero, logits.masked_fill(positive, -float("inf"))], -1)
+        pos = torch.cat([zero, (-logits).masked_fill(~positive, -float("inf"))], -1)
+        (torch.logsumexp(neg, -1) + torch.logsumexp(pos, -1)).mean().backward()
+        return logits.grad
+
+    return forward_backward
 
 
 TorchRunner = Callable[[Any, Inputs, bool], Runner]  # (torch, inputs, allocate) -> one call
@@ -227,6 +284,13 @@ BENCH_OPS: Tuple[BenchOp, ...] = (
             lambda inputs: 3 * inputs.x.nbytes,  # read logits and labels, write the gradient
             _numpy_bce, _torch_loss("binary_cross_entropy_with_logits", "labels"),
             full=float32_layouts((8192, 1000)), quick=float32_layouts((2048, 1000)), with_labels=True),
+    # ZLPR: read the logits (and a byte per class, or the ids), write the gradient
+    BenchOp("multilabel_categorical_crossentropy", "cross_entropy", _fastsoftmax_zlpr,
+            lambda inputs: 2 * inputs.x.nbytes + inputs.x.size, _numpy_zlpr, _torch_zlpr,
+            full=float32_layouts((4096, 10000)), quick=float32_layouts((1024, 10000)), with_labels=True),
+    BenchOp("sparse_multilabel_categorical_crossentropy", "cross_entropy", _fastsoftmax_sparse_zlpr,
+            lambda inputs: 2 * inputs.x.nbytes, _numpy_zlpr, _torch_zlpr,
+            full=float32_layouts((4096, 10000)), quick=float32_layouts((1024, 10000)), with_labels=True),
 )
 BENCH_OPS_BY_NAME: Dict[str, BenchOp] = {op.name: op for op in BENCH_OPS}
 
@@ -592,8 +656,10 @@ def allocating_table(results: Sequence[CaseResult], peer_names: Sequence[str]) -
 LEGEND = """\
 Times: best of the repeats, in ms. fastsoftmax runs with out=/grad_out=; NumPy and PyTorch with out= or a
 preallocated work buffer where they allow (SciPy has no out=; PyTorch's backward allocates its gradient).
-cross_entropy and binary_cross_entropy_with_logits are forward + gradient (PyTorch: the functional loss
-+ backward on a leaf tensor; BCE reads 10% positive labels). 'vs peer': peer time / fastsoftmax time. copy: parallel copy of the input into preallocated memory (the memory floor);
+cross_entropy, binary_cross_entropy_with_logits and the ZLPR losses are forward + gradient (PyTorch: the
+functional loss + backward on a leaf tensor, ZLPR in PyTorch ops + autograd; BCE and ZLPR read 10% positive
+labels). 'vs peer': peer time / fastsoftmax time. copy: parallel copy of the input into preallocated memory
+(the memory floor);
 exp: one vectorised exp-and-sum pass, no output (the arithmetic floor); /copy and /floor: fastsoftmax time
 over the copy floor and over the higher floor. GB/s: bytes read + written by fastsoftmax; BW/copy: that
 bandwidth as a fraction of the copy's. logsumexp writes one value per row, so it can beat the copy floor."""

@@ -118,6 +118,19 @@ struct BceArgs {
   T* grad; int64_t ldgr;          // may be null
 };
 
+// ZLPR (multi-label categorical cross-entropy) of each row of x: positives
+// flagged by t (dense, bytes 0/1) or listed by ids (sparse, -1 padding).
+template <class T>
+struct MultilabelArgs {
+  const T* x; int64_t ldx;
+  const uint8_t* t; int64_t ldt;  // or null, with ids
+  const int64_t* ids; int64_t ldi, k;
+  int64_t rows, C;
+  double grad_scale;
+  double* row_loss;               // [rows]
+  T* grad; int64_t ldg;           // may be null
+};
+
 // What cross-entropy's class indices hold (scan_labels).
 struct LabelCheck {
   int64_t bad;    // the first index outside [0, C) that is not ignore_index; -1: none
@@ -137,7 +150,8 @@ struct LabelCheck {
   X(merge_statistics, MergeStatisticsArgs) \
   X(softmax_backward, SoftmaxBackwardArgs) \
   X(cross_entropy, CrossEntropyArgs)       \
-  X(bce, BceArgs)
+  X(bce, BceArgs)                          \
+  X(multilabel, MultilabelArgs)
 
 // A kernel's float32 and float64 instances, called by the type of its arguments.
 template <template <class> class Args>

@@ -40,6 +40,7 @@ namespace FSM_NS {
 #include "kernels/labels-inl.h"
 #include "kernels/xent-inl.h"
 #include "kernels/bce-inl.h"
+#include "kernels/multilabel-inl.h"
 #include "kernels/floors-inl.h"
 
 const KernelTable& table() {
