@@ -68,7 +68,7 @@ def normalize_axes(axis: AxisArg, ndim: int, name: str = "axis") -> Tuple[int, .
         raw = [axis]
     out = []
     for ax in raw:
-        if isinstance(ax, bool):  # operator.index takes True as 1; NumPy refuses it
+        if isinstance(ax, (bool, np.bool_)):  # operator.index takes True as 1 (np.True_ too, NumPy < 2.3)
             raise TypeError(f"{name}: expected an int, a tuple of ints or None, got {axis!r}")
         try:
             ax = operator.index(ax)
@@ -175,7 +175,7 @@ def separate_from(inp: np.ndarray, out_block: np.ndarray) -> np.ndarray:
 
 def integer(value: Any, name: str, low: Optional[int] = -2**63, high: Optional[int] = 2**63 - 1) -> int:
     """``value`` as a Python int in [low, high] (None: unbounded); bools and non-integers are a TypeError."""
-    if isinstance(value, bool):  # operator.index takes True as 1
+    if isinstance(value, (bool, np.bool_)):  # operator.index takes True as 1 (np.True_ too, NumPy < 2.3)
         raise TypeError(f"{name}: expected an int, got {value!r}")
     try:
         v = operator.index(value)

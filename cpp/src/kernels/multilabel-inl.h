@@ -155,7 +155,7 @@ void multilabel(const Context& ctx, const MultilabelArgs<T>& a) {
       mark(T(1));
     } else {
       const uint8_t* t = a.t + r * a.ldt;
-      for (int64_t i = 0; i < a.C; ++i) f[i] = t[i] ? T(1) : T(0);
+      for (int64_t i = 0; i < a.C; ++i) f[i] = static_cast<T>(t[i] != 0);
     }
     T* g = a.grad ? a.grad + r * a.ldg : nullptr;
     double* refs = keep ? chunk_refs.at<double>(static_cast<size_t>(tid) * nrefs * sizeof(double)) : nullptr;
