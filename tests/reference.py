@@ -270,8 +270,9 @@ def multilabel_categorical_crossentropy(logits, target, reduction="mean"):
     """ZLPR, written from its formula in float64: per row, logsumexp([0, x_neg]) +
     logsumexp([0, -x_pos]), classes with x = -inf left out. Returns (loss, grad)."""
     x = f64(logits)
-    pos = np.asarray(target).astype(bool) & (x != -np.inf)  # (NaN stays, and makes the group NaN)
-    neg = ~np.asarray(target).astype(bool)
+    # a class at -inf is removed from both groups (a NaN stays, and makes its group NaN)
+    pos = np.asarray(target).astype(bool) & (x != -np.inf)
+    neg = ~np.asarray(target).astype(bool) & (x != -np.inf)
     rows = x.reshape(int(np.prod(x.shape[:-1], dtype=np.int64)), x.shape[-1])
     P, Q = pos.reshape(rows.shape), neg.reshape(rows.shape)
     loss = np.empty(rows.shape[0])

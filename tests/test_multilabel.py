@@ -108,3 +108,15 @@ def test_float16_logits(rng):
     assert loss.dtype == np.float16 and grad.dtype == np.float16
     np.testing.assert_allclose(np.float64(loss), want, rtol=1e-3)
     np.testing.assert_allclose(np.float64(grad), want_grad, rtol=2e-3, atol=1e-5)
+
+
+def test_a_removed_class_has_zero_gradient_beside_a_nan(dtype):
+    # found by tools/fuzz.py (100k calls): a NaN positive made the whole positive group NaN,
+    # the removed (-inf) positive included, whose gradient is 0 whatever its group holds
+    x = np.array([[-np.inf, 1.0, np.nan, 0.5], [-np.inf, np.inf, 2.0, 0.5]], dtype)
+    t = np.array([[1, 0, 1, 0], [0, 0, 1, 0]], bool)
+    loss, grad = fs.multilabel_categorical_crossentropy(x, t, reduction="none", return_grad=True)
+    want_loss, want_grad = ref.multilabel_categorical_crossentropy(x, t, "none")
+    np.testing.assert_array_equal(np.isnan(loss), np.isnan(want_loss))
+    np.testing.assert_array_equal(np.isnan(grad), np.isnan(want_grad))
+    assert grad[0, 0] == 0 and grad[1, 0] == 0

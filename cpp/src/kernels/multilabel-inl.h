@@ -127,6 +127,7 @@ inline void zlpr_grad(const T* x, const T* f, int64_t C, const ZlprRow<T>& row, 
     const V e = vexp_bounded(u - select(is_pos, Mp, Mn));
     V gv = e * select(is_pos, fp, fn);
     if (neg_inf) gv = select(is_pos, gv, neg_nan ? nan : select(lt(xv, inf), zero, nan));
+    gv = select(neq(xv, set1(-T(HUGE_VAL))), gv, zero);  // a removed class: 0, even beside a NaN
     store_lanes(g + i, min64(N, C - i), gv);
   }
 }
