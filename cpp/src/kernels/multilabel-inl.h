@@ -87,48 +87,40 @@ inline ZlprRow<T> zlpr_stats(const T* x, const T* f, int64_t C, T* keep, double*
   return row;
 }
 
-// g[0, C) = the gradient from the kept exp values in g: chunk c's times
-// e^{M_c - M} / S of its group, signed and scaled.
-template <class T>
-inline void zlpr_grad_kept(const T* f, int64_t C, const ZlprRow<T>& row, const double* refs, double grad_scale,
-                           T* g) {
+// g[0, C) = the row's gradient times grad_scale: chunk c's exp values
+// e^{u - M_c} (kept in g, or computed again from x) times e^{M_c - M} / S of
+// their group, signed; the two ways give the same bits. Computed again, a
+// row's special values are handled: a negative at +inf makes its group's
+// log-sum-exp +inf, its own gradient NaN and the group's others 0 (as
+// autograd gives), a NaN makes its group NaN, a removed class gets 0.
+// (g may be x itself when computed again: each vector is read before it is written.)
+template <bool Kept, class T>
+inline void zlpr_grad(const T* x, const T* f, int64_t C, const ZlprRow<T>& row, const double* refs,
+                      double grad_scale, T* g) {
   using V = Vec<T>;
   constexpr int64_t N = V::N, CH = chunk_len<T>();
-  const V zero = set1(T(0));
+  const V zero = set1(T(0)), nan = set1(T(NAN)), inf = set1(T(HUGE_VAL)), ninf = set1(-T(HUGE_VAL));
+  const bool neg_inf = row.neg.M == HUGE_VAL, neg_nan = row.neg.rest != row.neg.rest;
   const double sp = -grad_scale / row.pos.sum(), sn = grad_scale / row.neg.sum();
   for (int64_t off = 0; off < C; off += CH) {
-    const int64_t len = min64(CH, C - off);
-    const V fp = set1(static_cast<T>(sp * exp(refs[2 * (off / CH)] - row.pos.M)));
-    const V fn = set1(static_cast<T>(sn * exp(refs[2 * (off / CH) + 1] - row.neg.M)));
-    for (int64_t i = off; i < off + len; i += N) {
-      const V p = load_n(f + i, off + len - i);
-      store_lanes(g + i, min64(N, off + len - i), load_n(g + i, off + len - i) * select(neq(p, zero), fp, fn));
+    const int64_t end = min64(off + CH, C);
+    const double mp = refs[2 * (off / CH)], mn = refs[2 * (off / CH) + 1];
+    const V fp = set1(static_cast<T>(sp * exp(mp - row.pos.M))), fn = set1(static_cast<T>(sn * exp(mn - row.neg.M)));
+    const V Mp = set1(static_cast<T>(mp)), Mn = set1(static_cast<T>(mn));
+    for (int64_t i = off; i < end; i += N) {
+      const V p = load_n(f + i, end - i);
+      const auto is_pos = neq(p, zero);
+      V gv;
+      if (Kept) {
+        gv = load_n(g + i, end - i) * select(is_pos, fp, fn);
+      } else {
+        const V xv = load_n(x + i, end - i), u = zlpr_u(xv, p);
+        gv = vexp_bounded(u - select(is_pos, Mp, Mn)) * select(is_pos, fp, fn);
+        if (neg_inf) gv = select(is_pos, gv, neg_nan ? nan : select(lt(xv, inf), zero, nan));
+        gv = select(neq(xv, ninf), gv, zero);  // a removed class: 0, even beside a NaN
+      }
+      store_lanes(g + i, min64(N, end - i), gv);
     }
-  }
-}
-
-// g[0, C) = the row's gradient times grad_scale.
-template <class T>
-inline void zlpr_grad(const T* x, const T* f, int64_t C, const ZlprRow<T>& row, double grad_scale, T* g) {
-  using V = Vec<T>;
-  constexpr int64_t N = V::N;
-  const V zero = set1(T(0));
-  const V Mp = set1(static_cast<T>(row.pos.M)), Mn = set1(static_cast<T>(row.neg.M));
-  // only a negative class has u = +inf (x = +inf); its group's log-sum-exp is then +inf, its
-  // other elements' gradient 0 and its own NaN (exp(inf - inf), as autograd gives)
-  // (g may be x itself: each vector is read before it is written)
-  const bool neg_inf = row.neg.M == HUGE_VAL;
-  const V fp = set1(static_cast<T>(-grad_scale / row.pos.sum())), fn = set1(static_cast<T>(grad_scale / row.neg.sum()));
-  const V nan = set1(T(NAN)), inf = set1(T(HUGE_VAL));
-  const bool neg_nan = row.neg.rest != row.neg.rest;  // with neg_inf: a NaN among the negatives
-  for (int64_t i = 0; i < C; i += N) {
-    const V p = load_n(f + i, C - i), xv = load_n(x + i, C - i), u = zlpr_u(xv, p);
-    const auto is_pos = neq(p, zero);
-    const V e = vexp_bounded(u - select(is_pos, Mp, Mn));
-    V gv = e * select(is_pos, fp, fn);
-    if (neg_inf) gv = select(is_pos, gv, neg_nan ? nan : select(lt(xv, inf), zero, nan));
-    gv = select(neq(xv, set1(-T(HUGE_VAL))), gv, zero);  // a removed class: 0, even beside a NaN
-    store_lanes(g + i, min64(N, C - i), gv);
   }
 }
 
@@ -143,7 +135,7 @@ void multilabel(const Context& ctx, const MultilabelArgs<T>& a) {
   // gradient overwrites x, which a row's special values need read again
   const bool keep = a.grad && a.grad != a.x;
   const size_t nrefs = 2 * static_cast<size_t>(ceil_div(a.C, chunk_len<T>()) + 1);
-  Buffer chunk_refs(keep ? static_cast<size_t>(nt) * nrefs * sizeof(double) : 0);
+  Buffer chunk_refs(a.grad ? static_cast<size_t>(nt) * nrefs * sizeof(double) : 0);
   parallel_for(a.rows, nt, [&](int tid, int64_t r) {
     const T* x = a.x + r * a.ldx;
     T* f = flags.at<T>(static_cast<size_t>(tid) * stride * sizeof(T));
@@ -159,13 +151,13 @@ void multilabel(const Context& ctx, const MultilabelArgs<T>& a) {
       for (int64_t i = 0; i < a.C; ++i) f[i] = static_cast<T>(t[i] != 0);
     }
     T* g = a.grad ? a.grad + r * a.ldg : nullptr;
-    double* refs = keep ? chunk_refs.at<double>(static_cast<size_t>(tid) * nrefs * sizeof(double)) : nullptr;
+    double* refs = g ? chunk_refs.at<double>(static_cast<size_t>(tid) * nrefs * sizeof(double)) : nullptr;
     const ZlprRow<T> row = zlpr_stats(x, f, a.C, keep ? g : nullptr, refs);
     a.row_loss[r] = row.pos.log_sum() + row.neg.log_sum();
     // rows with +inf or NaN take the recomputing pass, which gives their NaN as autograd does
     const bool special = !(row.neg.M < HUGE_VAL) || row.neg.rest != row.neg.rest || row.pos.rest != row.pos.rest;
-    if (g && keep && !special) zlpr_grad_kept(f, a.C, row, refs, a.grad_scale, g);
-    else if (g) zlpr_grad(x, f, a.C, row, a.grad_scale, g);
+    if (g && keep && !special) zlpr_grad<true>(x, f, a.C, row, refs, a.grad_scale, g);
+    else if (g) zlpr_grad<false>(x, f, a.C, row, refs, a.grad_scale, g);
     if (ids) mark(T(0));
   });
 }
