@@ -67,6 +67,15 @@ def torch():
 
 
 @pytest.fixture(scope="session")
+def pml():
+    """pytorch-metric-learning, the margin losses' peer."""
+    _import_peer("pytorch_metric_learning")
+    import pytorch_metric_learning.losses
+
+    return pytorch_metric_learning
+
+
+@pytest.fixture(scope="session")
 def scipy_special():
     _import_peer("scipy")
     import scipy.special

@@ -156,6 +156,8 @@ def shape_relations(shape: Tuple[int, ...], primary: Tuple[int, ...]) -> Set[str
         rels.add("last")
     if primary and len(shape) == len(primary) and shape[:-1] == primary[:-1]:
         rels.add("rows")  # one row per row of the first argument, of another length (class ids)
+    if primary and len(shape) == len(primary) and shape[-1:] == primary[-1:]:
+        rels.add("columns")  # rows as wide as the first argument's (the margin losses' class rows)
     try:
         # "mutual": the two broadcast against each other to a larger shape (logsumexp's b)
         rels.add("broadcast" if np.broadcast_shapes(shape, primary) == primary else "mutual")
@@ -165,7 +167,7 @@ def shape_relations(shape: Tuple[int, ...], primary: Tuple[int, ...]) -> Set[str
 
 
 def _main_relation(rels: Set[str]) -> str:
-    for r in ("same", "lead", "last", "broadcast", "rows", "mutual", "other"):
+    for r in ("same", "lead", "last", "broadcast", "rows", "mutual", "columns", "other"):
         if r in rels:
             return r
     raise AssertionError(rels)
@@ -193,6 +195,7 @@ class OpFacts:
     binary: Set[str] = field(default_factory=set)  # slots whose samples hold 0 and 1 only (flags)
     kinds_not_binary: Set[str] = field(default_factory=set)  # slots a sample gives other values
     int_floor: Dict[str, int] = field(default_factory=dict)  # integer-only slots: the smallest value seen
+    int_only: Set[str] = field(default_factory=set)  # slots the samples give integers only (labels too)
 
     @property
     def primary(self) -> str:
@@ -236,8 +239,8 @@ def _derive_facts(op: OpInfo) -> OpFacts:
             _learn(facts, arrays, kwargs)
     if "ignore_index" in defaults:
         facts.label_slot = next((s for s in arg_names[1:] if "i" in facts.kinds.get(s, ())), None)
-    facts.int_floor = {k: v for k, v in facts.int_floor.items()
-                       if facts.kinds.get(k) == {"i"} and k != facts.label_slot}
+    facts.int_only = {k for k in facts.int_floor if facts.kinds.get(k) == {"i"}}
+    facts.int_floor = {k: v for k, v in facts.int_floor.items() if k in facts.int_only and k != facts.label_slot}
     return facts
 
 
@@ -339,10 +342,15 @@ def result_dtypes(call: FuzzCall, facts: OpFacts) -> Set[np.dtype]:
 
 
 def class_count(call: FuzzCall, facts: OpFacts) -> Optional[int]:
-    """Classes of the labels: num_classes when given as an int, else the first argument's last axis."""
+    """Classes of the labels: num_classes when given as an int, the axis the op names
+    (OpInfo.classes_at), else the first argument's last axis."""
     total = _strict_int(call.kwargs.get("num_classes"))
     if total is not None:
         return total
+    if facts.op.classes_at is not None:
+        pos, axis = facts.op.classes_at
+        a = _as_array(get_slot(call, facts, facts.arg_names[pos]))
+        return a.shape[axis] if a is not None and a.ndim > axis else None
     p = _as_array(get_slot(call, facts, facts.primary))
     return p.shape[-1] if p is not None and p.ndim else None
 
@@ -898,7 +906,7 @@ def _array_verdict(call: FuzzCall, facts: OpFacts, name: str, p: Optional[np.nda
             return either(*slot_names(call, facts))
         return VALID
     kind = _kind_class(a.dtype)
-    if name in facts.int_floor and kind != "i":  # class ids: integers only
+    if name in facts.int_only and kind != "i":  # class ids and labels: integers only
         return invalid(name, exc=(TypeError,))
     if facts.semantic(name) and kind not in ("i", "f", "b"):
         return either(name, comparable=False)
@@ -1019,6 +1027,9 @@ def finalize(call: FuzzCall, facts: OpFacts) -> FuzzCall:
         call.verdicts["slice"] = _slice_verdict(call, facts)
     if "temperature" in call.kwargs:
         call.verdicts["temperature-range"] = _temperature_verdict(call, facts)
+    refused = facts.op.refused_options(call.kwargs) if facts.op.refused_options else ()
+    if refused:
+        call.verdicts["option-combination"] = invalid(*refused, exc=(ValueError, TypeError))
     return call
 
 

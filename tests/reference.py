@@ -305,3 +305,91 @@ def positives_to_target(positives, C: int) -> np.ndarray:
     for r in range(rows.shape[0]):
         rows[r, ids[r][ids[r] >= 0]] = True
     return t
+
+
+# Margin losses (SPEC section 3): logits from the formulas, in float64 (or
+# complex128 for the complex step below).
+_MARGIN_SCALE = {"normface": 20.0, "cosface": 64.0, "arcface": 64.0, "combined": 64.0,
+                 "sphereface": 1.0, "lsoftmax": 1.0}
+_MARGIN_M = {"normface": 0.0, "combined": 0.0, "cosface": 0.35, "arcface": 0.5, "sphereface": 4, "lsoftmax": 4}
+MARGIN_GRAD_MAX = 4000  # complex-step gradients for weight up to this many elements
+
+
+def _margin_row_losses(x, w, labels, loss, s, m, m1, m2, m3, lam, ignore_index):
+    """Per-row losses (0 on ignored rows); x, w may be complex (analytic formulas only)."""
+    nx = np.sqrt(np.sum(x * x, axis=1))
+    nw = np.sqrt(np.sum(w * w, axis=1))
+    # norms below 1e-12 count as 1e-12 in the normalisation (torch.nn.functional.normalize's eps)
+    cx, cw = (np.where(n.real < 1e-12, 1e-12, n) for n in (nx, nw))
+    cos = (x @ w.T) / (cx[:, None] * cw[None, :])
+    if loss == "sphereface":
+        logits = x @ (w / cw[:, None]).T  # |x| cos
+    elif loss == "lsoftmax":
+        logits = x @ w.T  # |x||w| cos
+    else:
+        logits = cos
+    out = np.zeros(x.shape[0], logits.dtype)
+    for n in range(x.shape[0]):
+        y = int(labels[n])
+        if y == ignore_index:
+            continue
+        c = cos[n, y]
+        theta = np.arccos(c)
+        if loss == "normface":
+            psi = c
+        elif loss == "cosface":
+            psi = c - m
+        elif loss == "arcface":
+            psi = np.cos(theta + m) if theta.real + m <= np.pi else c + np.cos(m) - 1.0
+        elif loss == "combined":
+            psi = np.cos(m1 * theta + m2) - m3
+        else:
+            k = min(np.floor(m * theta.real / np.pi), m - 1)
+            psi = (-1.0) ** k * np.cos(m * theta) - 2.0 * k
+        row = s * logits[n].copy()
+        if loss == "sphereface":
+            row[y] = s * nx[n] * psi
+        elif loss == "lsoftmax":
+            row[y] = s * (lam * nx[n] * nw[y] * c + nx[n] * nw[y] * psi) / (1.0 + lam)
+        else:
+            row[y] = s * psi
+        top = np.max(row.real)
+        out[n] = top + np.log(np.sum(np.exp(row - top))) - row[y]
+    return out
+
+
+def margin_cross_entropy(x, weight, labels, loss="arcface", scale=None, margin=None, m1=1.0, m2=0.0, m3=0.0,
+                         lambda_=0.0, ignore_index=-1, reduction="mean", return_grad=False):
+    """The margin losses from SPEC's formulas; gradients by the complex step
+    (Im f(a + ih e_k) / h: exact to rounding, no difference quotient)."""
+    x, w, labels = f64(x), f64(weight), np.asarray(labels)
+    s = _MARGIN_SCALE[loss] if scale is None else float(scale)
+    m = _MARGIN_M[loss] if margin is None else float(margin)
+    args = (labels, loss, s, m, m1, m2, m3, lambda_, ignore_index)
+    rows = _margin_row_losses(x, w, *args).real
+    valid = int(np.sum(labels != ignore_index))
+    denom = valid if reduction == "mean" else 1
+    value = rows if reduction == "none" else (float(np.sum(rows)) / denom if denom else 0.0)
+    if not return_grad:
+        return value
+    if w.size > MARGIN_GRAD_MAX:
+        raise NotImplementedError("complex-step gradient of a weight this large")
+    if np.any(np.sum(x * x, axis=1) < 1e-24) or np.any(np.sum(w * w, axis=1) < 1e-24):
+        raise NotImplementedError("a zero-norm row: the loss has no derivative there")
+    xy = x[labels != ignore_index]
+    wy = w[labels[labels != ignore_index]]
+    cos = np.sum(xy * wy, 1) / np.sqrt(np.sum(xy * xy, 1) * np.sum(wy * wy, 1))
+    if np.any(np.abs(cos) > 1.0 - 1e-9):
+        raise NotImplementedError("a target at angle 0 or pi: the margin's cone has no derivative there")
+    h, scale_g = 1e-30, (1.0 / denom if denom else 0.0)
+    gx = np.zeros_like(x)
+    for k in range(x.shape[1]):  # a row's loss depends on its own x only: a column at once
+        xc = x.astype(np.complex128)
+        xc[:, k] += 1j * h
+        gx[:, k] = _margin_row_losses(xc, w, *args).imag / h * scale_g
+    gw = np.zeros_like(w)
+    for idx in np.ndindex(*w.shape):
+        wc = w.astype(np.complex128)
+        wc[idx] += 1j * h
+        gw[idx] = np.sum(_margin_row_losses(x, wc, *args).imag) / h * scale_g
+    return value, (gx, gw)

@@ -1,7 +1,7 @@
 """Every loss with a gradient (``return_grad=True`` in its op-table samples)
 against central differences of its own loss, in float64: the gradient is
 that of the loss the function returns, whatever its reduction ("none": of
-the sum), independently of the float64 reference the parity tests use."""
+the sum), with respect to each argument it has a gradient for, independently of the float64 reference the parity tests use."""
 from __future__ import annotations
 
 import numpy as np
@@ -37,16 +37,20 @@ def test_gradient_is_the_derivative_of_the_loss(op, sample):
     rng = np.random.default_rng(1)
     args, kwargs = sample.build(np.random.default_rng(0), np.dtype(np.float64))
     _, grad = op.fn(*args, **kwargs)
-    x = np.array(args[0], dtype=np.float64)
-    for flat in rng.choice(x.size, size=min(PROBES, x.size), replace=False):
-        i = np.unravel_index(flat, x.shape)
-        h = 1e-6 * max(1.0, abs(x[i]))
-        plus, minus = x.copy(), x.copy()
-        plus[i] += h
-        minus[i] -= h
-        up, down = _total(op, (plus, *args[1:]), kwargs), _total(op, (minus, *args[1:]), kwargs)
-        quotient = (up - down) / (plus[i] - minus[i])
-        # truncation ~h^2 (1e-12 relative); rounding of the two losses ~eps |loss| / h (2e-10 |loss|)
-        scale = max(1.0, abs(up), abs(down))
-        assert abs(grad[i] - quotient) <= 1e-6 * abs(quotient) + 1e-9 * scale, (
-            f"{op.name} {sample.desc}: d/dx{list(i)} = {grad[i]!r}, central difference {quotient!r}")
+    # a gradient per array argument from the first on (margin losses: (grad_x, grad_weight))
+    for pos, g in enumerate(grad if isinstance(grad, tuple) else (grad,)):
+        x = np.array(args[pos], dtype=np.float64)
+        for flat in rng.choice(x.size, size=min(PROBES, x.size), replace=False):
+            i = np.unravel_index(flat, x.shape)
+            h = 1e-6 * max(1.0, abs(x[i]))
+            plus, minus = x.copy(), x.copy()
+            plus[i] += h
+            minus[i] -= h
+            with_plus, with_minus = list(args), list(args)
+            with_plus[pos], with_minus[pos] = plus, minus
+            up, down = _total(op, tuple(with_plus), kwargs), _total(op, tuple(with_minus), kwargs)
+            quotient = (up - down) / (plus[i] - minus[i])
+            # truncation ~h^2 (1e-12 relative); rounding of the two losses ~eps |loss| / h (2e-10 |loss|)
+            scale = max(1.0, abs(up), abs(down))
+            assert abs(g[i] - quotient) <= 1e-6 * abs(quotient) + 1e-9 * scale, (
+                f"{op.name} {sample.desc}: d/d(argument {pos}){list(i)} = {g[i]!r}, central difference {quotient!r}")

@@ -7,8 +7,8 @@ import ops
 
 
 @pytest.fixture(scope="module")
-def peers(torch, scipy_special):
-    return SimpleNamespace(torch=torch, scipy_special=scipy_special)
+def peers(torch, scipy_special, pml):
+    return SimpleNamespace(torch=torch, scipy_special=scipy_special, pml=pml)
 
 
 @pytest.mark.numeric

@@ -32,9 +32,13 @@ TESTS_DIR = Path(__file__).resolve().parent
 ALL_LEVELS = ("scalar", "neon", "avx2", "avx512")  # the levels a build can have (NEON on AArch64)
 
 
+def _leaves(r):
+    """The arrays of a result, nested tuples ((loss, (grad_x, grad_weight))) flattened."""
+    return [leaf for v in r for leaf in _leaves(v)] if isinstance(r, tuple) else [np.asarray(r).copy()]
+
+
 def _results_of(op, args, kwargs):
-    r = ops.call_checked(op, args, kwargs)
-    return [np.asarray(v).copy() for v in (r if isinstance(r, tuple) else (r,))]
+    return _leaves(ops.call_checked(op, args, kwargs))
 
 
 def _assert_bitwise(a, b, what):

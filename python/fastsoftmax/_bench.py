@@ -43,16 +43,26 @@ class Inputs:
     x: np.ndarray                         # logits, C-contiguous, class axis last
     target: Optional[np.ndarray] = None   # int64 class ids, for cross_entropy
     labels: Optional[np.ndarray] = None   # 0/1 per element (multi-label), for binary cross-entropy
+    # for the margin losses: x is then the N x C cosine matrix's size, these the problem
+    embeddings: Optional[np.ndarray] = None     # (N, EMBEDDING_DIM)
+    class_weights: Optional[np.ndarray] = None  # (C, EMBEDDING_DIM)
+
+
+EMBEDDING_DIM = 512  # the margin losses' d (face-recognition embeddings)
 
 
 def make_inputs(shape: Shape, dtype: str = "float32", *, with_target: bool = False, with_labels: bool = False,
-                seed: int = 0) -> Inputs:
+                with_embeddings: bool = False, seed: int = 0) -> Inputs:
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(shape, dtype=np.dtype(dtype))
     x *= 4  # logits of a trained model spread over several units
     target = rng.integers(0, shape[-1], size=shape[:-1], dtype=np.int64) if with_target else None
     labels = (rng.random(shape) < 0.1).astype(dtype) if with_labels else None  # a few tags per row
-    return Inputs(x, target, labels)
+    if not with_embeddings:
+        return Inputs(x, target, labels)
+    embeddings = rng.standard_normal((shape[0], EMBEDDING_DIM), dtype=np.dtype(dtype))
+    class_weights = rng.standard_normal((shape[1], EMBEDDING_DIM), dtype=np.dtype(dtype))
+    return Inputs(x, target, labels, embeddings, class_weights)
 
 
 def shape_id(shape: Sequence[int]) -> str:
@@ -96,6 +106,14 @@ def _fastsoftmax_zlpr(inputs: Inputs, out: Optional[np.ndarray]) -> Runner:
 def _fastsoftmax_sparse_zlpr(inputs: Inputs, out: Optional[np.ndarray]) -> Runner:
     x, ids = inputs.x, _positive_ids(inputs.labels)
     return lambda: fastsoftmax.sparse_multilabel_categorical_crossentropy(x, ids, return_grad=True, grad_out=out)
+
+
+ARCFACE_SCALE, ARCFACE_MARGIN = 64.0, 0.5
+
+
+def _fastsoftmax_arcface(inputs: Inputs, out: None) -> Runner:
+    x, w, y = inputs.embeddings, inputs.class_weights, inputs.target
+    return lambda: fastsoftmax.margin_cross_entropy(x, w, y, loss="arcface", return_grad=True)
 
 
 def _positive_ids(labels: np.ndarray) -> np.ndarray:
@@ -178,6 +196,62 @@ def _numpy_zlpr(inputs: Inputs, grad: np.ndarray) -> Tuple[np.floating, np.ndarr
     return loss, grad
 
 
+def _unit_rows(a: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    norms = np.linalg.norm(a, axis=1, keepdims=True)
+    return a / norms, norms
+
+
+def _numpy_arcface(inputs: Inputs, work: np.ndarray) -> Tuple[np.floating, Tuple[np.ndarray, np.ndarray]]:
+    """Mean ArcFace and its gradients in NumPy: the cosines into ``work``, the
+    margin on the target column, softmax cross-entropy, the chain rule back."""
+    y, s, m = inputs.target, ARCFACE_SCALE, ARCFACE_MARGIN
+    rows, N = np.arange(len(y)), len(y)
+    xn, x_norms = _unit_rows(inputs.embeddings)
+    wn, w_norms = _unit_rows(inputs.class_weights)
+    np.matmul(xn, wn.T, out=work)
+    c = np.clip(work[rows, y], -1.0, 1.0)
+    theta = np.arccos(c)
+    inside = theta + m <= np.pi
+    psi = np.where(inside, np.cos(theta + m), c + np.cos(m) - 1.0)
+    dpsi = np.where(inside, np.sin(theta + m) / np.maximum(np.sin(theta), 1e-6), 1.0)  # d psi / d cos
+    work[rows, y] = psi
+    work *= s
+    row_max, row_sum = _numpy_shifted_exp(work, work)
+    loss = np.mean(row_max[:, 0] + np.log(row_sum[:, 0]) - s * psi)
+    work *= s / (row_sum * N)  # d loss / d cos
+    work[rows, y] = (work[rows, y] - s / N) * dpsi
+    gx, gw = work @ wn, work.T @ xn
+    gx -= np.sum(gx * xn, axis=1, keepdims=True) * xn
+    gw -= np.sum(gw * wn, axis=1, keepdims=True) * wn
+    return loss, (gx / x_norms, gw / w_norms)
+
+
+def _torch_arcface(torch: Any, inputs: Inputs, allocate: bool) -> Optional[Runner]:
+    """pytorch-metric-learning's ArcFaceLoss, forward and backward (None when it is absent)."""
+    import warnings
+
+    try:
+        from pytorch_metric_learning.losses import ArcFaceLoss
+    except ImportError:
+        return None
+    C, d = inputs.class_weights.shape
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        peer = ArcFaceLoss(C, d, margin=np.degrees(ARCFACE_MARGIN), scale=ARCFACE_SCALE)
+    peer.W.data = torch.from_numpy(np.ascontiguousarray(inputs.class_weights.T))  # pml's weight is d x C
+    embeddings = torch.from_numpy(inputs.embeddings).requires_grad_()
+    labels = torch.from_numpy(inputs.target)
+
+    def forward_backward() -> Any:
+        embeddings.grad = peer.W.grad = None
+        with warnings.catch_warnings():  # pml warns about a tensor-to-float conversion of its own
+            warnings.simplefilter("ignore")
+            peer(embeddings, labels).backward()
+        return embeddings.grad
+
+    return forward_backward
+
+
 def _torch_zlpr(torch: Any, inputs: Inputs, allocate: bool) -> Runner:
     """ZLPR in PyTorch ops, forward and backward (autograd), as its users write it."""
     logits = torch.from_numpy(inputs.x).requires_grad_()
@@ -194,7 +268,7 @@ def _torch_zlpr(torch: Any, inputs: Inputs, allocate: bool) -> Runner:
     return forward_backward
 
 
-TorchRunner = Callable[[Any, Inputs, bool], Runner]  # (torch, inputs, allocate) -> one call
+TorchRunner = Callable[[Any, Inputs, bool], Optional[Runner]]  # (torch, inputs, allocate) -> one call
 
 
 def _torch_rowwise(name: str, reduces: bool = False) -> TorchRunner:
@@ -245,6 +319,7 @@ class BenchOp:
     full_output: bool = True
     with_target: bool = False                                      # reads Inputs.target
     with_labels: bool = False                                      # reads Inputs.labels
+    with_embeddings: bool = False                                  # reads Inputs.embeddings, class_weights
 
     def layouts(self, quick: bool) -> Tuple[Layout, ...]:
         return self.quick if quick else self.full
@@ -291,6 +366,10 @@ BENCH_OPS: Tuple[BenchOp, ...] = (
     BenchOp("sparse_multilabel_categorical_crossentropy", "cross_entropy", _fastsoftmax_sparse_zlpr,
             lambda inputs: 2 * inputs.x.nbytes, _numpy_zlpr, _torch_zlpr,
             full=float32_layouts((4096, 10000)), quick=float32_layouts((1024, 10000)), with_labels=True),
+    # the shape is the cosine matrix's (N, C), d = EMBEDDING_DIM; it must read and write that matrix once
+    BenchOp("margin_cross_entropy", "cross_entropy", _fastsoftmax_arcface, _read_and_write_x, _numpy_arcface,
+            _torch_arcface, full=float32_layouts((1024, 100_000)), quick=float32_layouts((256, 20_000)),
+            full_output=False, with_target=True, with_embeddings=True),
 )
 BENCH_OPS_BY_NAME: Dict[str, BenchOp] = {op.name: op for op in BENCH_OPS}
 
@@ -303,7 +382,8 @@ def ops_in(area: str) -> Tuple[str, ...]:
 def inputs_for(ops: Sequence[str], shape: Shape, dtype: str = "float32") -> Inputs:
     """One set of arrays for these ops (targets and labels if any of them reads them)."""
     return make_inputs(shape, dtype, with_target=any(BENCH_OPS_BY_NAME[op].with_target for op in ops),
-                       with_labels=any(BENCH_OPS_BY_NAME[op].with_labels for op in ops))
+                       with_labels=any(BENCH_OPS_BY_NAME[op].with_labels for op in ops),
+                       with_embeddings=any(BENCH_OPS_BY_NAME[op].with_embeddings for op in ops))
 
 
 # --------------------------------------------------------------------------- cases

@@ -90,6 +90,17 @@ class OpInfo:
     # .torch and .scipy_special, imported as CI requires). None: its peer
     # tests live in tests/test_<area>.py.
     peer: Optional[Callable[[np.random.Generator, np.dtype, Any], None]] = None
+    # Its results go through NumPy's matrix products, whose bits depend on the
+    # BLAS and the CPU it picks kernels for: left out of the recorded digests
+    # (tests/bitwise), still checked for the same bits at any thread count.
+    blas: bool = False
+    # Where the labels' classes are counted, (argument position, axis), when
+    # not along the first argument's last axis (margin losses: weight's rows).
+    classes_at: Optional[Tuple[int, int]] = None
+    # The options whose combination in these keyword arguments is refused
+    # (ValueError or TypeError naming one of them), for the fuzzer: rules
+    # between options that no single sample shows.
+    refused_options: Optional[Callable[[dict], Sequence[str]]] = None
 
     @property
     def fn(self) -> Callable[..., Any]:
