@@ -70,7 +70,10 @@ def torch():
 def pml():
     """pytorch-metric-learning, the margin losses' peer."""
     _import_peer("pytorch_metric_learning")
+    import pytorch_metric_learning.distances
     import pytorch_metric_learning.losses
+    import pytorch_metric_learning.miners
+    import pytorch_metric_learning.reducers
 
     return pytorch_metric_learning
 

@@ -342,8 +342,11 @@ def result_dtypes(call: FuzzCall, facts: OpFacts) -> Set[np.dtype]:
 
 
 def class_count(call: FuzzCall, facts: OpFacts) -> Optional[int]:
-    """Classes of the labels: num_classes when given as an int, the axis the op names
-    (OpInfo.classes_at), else the first argument's last axis."""
+    """Classes of the labels: none for labels that only group rows (OpInfo.free_labels),
+    num_classes when given as an int, the axis the op names (OpInfo.classes_at),
+    else the first argument's last axis."""
+    if facts.op.free_labels:
+        return None
     total = _strict_int(call.kwargs.get("num_classes"))
     if total is not None:
         return total

@@ -393,3 +393,68 @@ def margin_cross_entropy(x, weight, labels, loss="arcface", scale=None, margin=N
         wc[idx] += 1j * h
         gw[idx] = np.sum(_margin_row_losses(x, wc, *args).imag) / h * scale_g
     return value, (gx, gw)
+
+
+def _triplet_terms(e, labels, margin, mining, distance, normalize, soft):
+    """Per-anchor losses and the number of terms the mean divides by, over the
+    tensor of every triplet (e may be complex: the hinge and the mining follow
+    the real part)."""
+    N = e.shape[0]
+    if N == 0:
+        return np.zeros(0, e.dtype), 0
+    if normalize or distance == "cosine":
+        norms = np.sqrt(np.sum(e * e, axis=1))
+        e = e / np.where(norms.real < 1e-12, 1e-12, norms)[:, None]
+    if distance == "cosine":
+        D = 1.0 - e @ e.T
+    else:
+        sq = np.sum((e[:, None, :] - e[None, :, :]) ** 2, axis=2)
+        D = sq if distance == "squared" else np.where(sq.real > 0, np.sqrt(np.where(sq.real > 0, sq, 1.0)), 0 * sq)
+    same = labels[:, None] == labels[None, :]
+    pos, neg = same & ~np.eye(N, dtype=bool), ~same
+    if mining == "batch_hard":
+        valid = pos.any(axis=1) & neg.any(axis=1)
+        p = np.argmax(np.where(pos, D.real, -np.inf), axis=1)  # the first of equal ones
+        n = np.argmin(np.where(neg, D.real, np.inf), axis=1)
+        V = (D[np.arange(N), p] - D[np.arange(N), n])[:, None, None]
+        mask = valid[:, None, None]
+        # a farthest positive or nearest negative shared by two points: the gradient is not unique
+        dp, dn = D.real[np.arange(N), p][:, None], D.real[np.arange(N), n][:, None]
+        near = lambda a, b: np.abs(a - b) <= 1e-7 * (1.0 + np.abs(b))  # noqa: E731
+        tied = (np.sum(pos & near(D.real, dp), axis=1) > 1) | (np.sum(neg & near(D.real, dn), axis=1) > 1)
+        if np.any(valid & tied) and np.iscomplexobj(e):
+            raise NotImplementedError("tied hardest triplets: no unique gradient")
+    else:
+        V = D[:, :, None] - D[:, None, :]  # (anchor, positive, negative)
+        mask = pos[:, :, None] & neg[:, None, :]
+    if soft:
+        big = V.real > 30
+        T = np.where(big, V + np.log1p(np.exp(-np.where(big, V, 0))), np.log1p(np.exp(np.where(big, 0, V))))
+    else:
+        T = np.where(V.real + margin > 0, V + margin, 0 * V)
+    T = np.where(mask, T, 0 * T)
+    rows = T.sum(axis=(1, 2))
+    count = int(valid.sum()) if mining == "batch_hard" else int(np.count_nonzero(T.real > 0))
+    return rows, count
+
+
+def triplet_margin_loss(embeddings, labels, margin=0.2, mining="batch_hard", distance="euclidean",
+                        normalize=False, soft=False, reduction="mean", return_grad=False):
+    """The triplet loss by looping over every triplet in float64; the gradient by the complex step."""
+    e, labels = f64(embeddings), np.asarray(labels)
+    if mining == "batch_all" and e.shape[0] > 200:
+        raise NotImplementedError("the tensor of every triplet of a batch this large")
+    args = (labels, margin, mining, distance, normalize, soft)
+    rows, count = _triplet_terms(e, *args)
+    denom = count if reduction == "mean" else 1
+    value = rows.real if reduction == "none" else (float(np.sum(rows.real)) / denom if denom else 0.0)
+    if not return_grad:
+        return value
+    if e.size * e.shape[0] ** (3 if mining == "batch_all" else 2) > 4_000_000:
+        raise NotImplementedError("complex-step gradient of a batch this large")
+    h, grad = 1e-30, np.zeros_like(e)
+    for idx in np.ndindex(*e.shape):
+        ec = e.astype(np.complex128)
+        ec[idx] += 1j * h
+        grad[idx] = np.sum(_triplet_terms(ec, *args)[0]).imag / h / (denom if denom else np.inf)
+    return value, grad

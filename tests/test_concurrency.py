@@ -60,9 +60,14 @@ def _medium(op, dtype):
     return tuple(cut(a) for a in args), {k: cut(v) for k, v in kwargs.items()}
 
 
+def _leaves(result) -> list:
+    """The arrays of a result, nested tuples ((loss, (grad_x, grad_weight))) flattened."""
+    return [leaf for part in result for leaf in _leaves(part)] if isinstance(result, tuple) else [result]
+
+
 def _bits(result, out=None) -> list:
     """dtype, shape and bytes of every array in a result (and of out=)."""
-    parts = list(result) if isinstance(result, tuple) else [result]
+    parts = _leaves(result)
     if out is not None:
         parts.append(out)
     return [(np.asarray(p).dtype.str, np.shape(p), np.asarray(p).tobytes()) for p in parts]

@@ -116,6 +116,18 @@ def _fastsoftmax_arcface(inputs: Inputs, out: None) -> Runner:
     return lambda: fastsoftmax.margin_cross_entropy(x, w, y, loss="arcface", return_grad=True)
 
 
+TRIPLET_IDENTITIES = 64  # the batch's labels: embeddings of 64 identities
+
+
+def _identities(inputs: Inputs) -> np.ndarray:
+    return inputs.target % TRIPLET_IDENTITIES
+
+
+def _fastsoftmax_triplet(inputs: Inputs, out: None) -> Runner:
+    e, labels = inputs.embeddings, _identities(inputs)
+    return lambda: fastsoftmax.triplet_margin_loss(e, labels, return_grad=True)
+
+
 def _positive_ids(labels: np.ndarray) -> np.ndarray:
     """Each row's positive class ids, -1 padding."""
     rows = labels != 0
@@ -224,6 +236,46 @@ def _numpy_arcface(inputs: Inputs, work: np.ndarray) -> Tuple[np.floating, Tuple
     gx -= np.sum(gx * xn, axis=1, keepdims=True) * xn
     gw -= np.sum(gw * wn, axis=1, keepdims=True) * wn
     return loss, (gx / x_norms, gw / w_norms)
+
+
+def _numpy_triplet(inputs: Inputs, work: np.ndarray) -> Tuple[np.floating, np.ndarray]:
+    """Batch-hard triplet loss (euclidean, margin 0.2) and its gradient in NumPy."""
+    e, labels = inputs.embeddings, _identities(inputs)
+    sq = np.einsum("ij,ij->i", e, e)
+    np.matmul(e, e.T, out=work)
+    d = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2 * work, 0))
+    same = labels[:, None] == labels[None, :]
+    rows = np.arange(len(labels))
+    p = np.argmax(np.where(same & (rows[:, None] != rows), d, -np.inf), axis=1)
+    n = np.argmin(np.where(same, np.inf, d), axis=1)
+    v = d[rows, p] - d[rows, n] + 0.2
+    active = (v > 0) / len(labels)
+    grad = np.zeros_like(e)
+    for other, sign in ((p, 1.0), (n, -1.0)):
+        unit = (e - e[other]) / np.maximum(d[rows, other], 1e-30)[:, None] * (sign * active)[:, None]
+        grad += unit
+        np.add.at(grad, other, -unit)
+    return np.mean(np.maximum(v, 0)), grad
+
+
+def _torch_triplet(torch: Any, inputs: Inputs, allocate: bool) -> Optional[Runner]:
+    """pytorch-metric-learning's TripletMarginLoss with its BatchHardMiner (None when it is absent)."""
+    try:
+        from pytorch_metric_learning import distances, losses, miners, reducers
+    except ImportError:
+        return None
+    metric = distances.LpDistance(normalize_embeddings=False)
+    loss = losses.TripletMarginLoss(margin=0.2, distance=metric, reducer=reducers.MeanReducer())
+    miner = miners.BatchHardMiner(distance=metric)
+    embeddings = torch.from_numpy(inputs.embeddings).requires_grad_()
+    labels = torch.from_numpy(_identities(inputs))
+
+    def forward_backward() -> Any:
+        embeddings.grad = None
+        loss(embeddings, labels, miner(embeddings, labels)).backward()
+        return embeddings.grad
+
+    return forward_backward
 
 
 def _torch_arcface(torch: Any, inputs: Inputs, allocate: bool) -> Optional[Runner]:
@@ -369,6 +421,10 @@ BENCH_OPS: Tuple[BenchOp, ...] = (
     # the shape is the cosine matrix's (N, C), d = EMBEDDING_DIM; it must read and write that matrix once
     BenchOp("margin_cross_entropy", "cross_entropy", _fastsoftmax_arcface, _read_and_write_x, _numpy_arcface,
             _torch_arcface, full=float32_layouts((1024, 100_000)), quick=float32_layouts((256, 20_000)),
+            full_output=False, with_target=True, with_embeddings=True),
+    # the shape is the distance matrix's (N, N), d = EMBEDDING_DIM; batch-hard, euclidean
+    BenchOp("triplet_margin_loss", "cross_entropy", _fastsoftmax_triplet, _read_and_write_x, _numpy_triplet,
+            _torch_triplet, full=float32_layouts((2048, 2048)), quick=float32_layouts((512, 512)),
             full_output=False, with_target=True, with_embeddings=True),
 )
 BENCH_OPS_BY_NAME: Dict[str, BenchOp] = {op.name: op for op in BENCH_OPS}

@@ -97,6 +97,8 @@ class OpInfo:
     # Where the labels' classes are counted, (argument position, axis), when
     # not along the first argument's last axis (margin losses: weight's rows).
     classes_at: Optional[Tuple[int, int]] = None
+    # Integer labels that only group the rows (any values, no class count).
+    free_labels: bool = False
     # The options whose combination in these keyword arguments is refused
     # (ValueError or TypeError naming one of them), for the fuzzer: rules
     # between options that no single sample shows.
