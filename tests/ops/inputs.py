@@ -212,3 +212,21 @@ def out_cases(call_args: Callable[[], Tuple[tuple, dict]], kw: str, shape, dtype
         BadInput(f"{kw}-a-list", not_an_array, (TypeError, ValueError), re.escape(kw)),
     ]
 
+
+
+def with_options(call_args: Callable[[], Tuple[tuple, dict]], **kw) -> Callable[[], Tuple[tuple, dict]]:
+    """The call with these keyword arguments changed."""
+    def build():
+        a, k = call_args()
+        return a, dict(k, **kw)
+    return build
+
+
+def with_argument(call_args: Callable[[], Tuple[tuple, dict]], pos: int, value) -> Callable[[], Tuple[tuple, dict]]:
+    """The call with positional argument ``pos`` replaced."""
+    def build():
+        a, k = call_args()
+        a = list(a)
+        a[pos] = value
+        return tuple(a), k
+    return build

@@ -10,7 +10,7 @@ import numpy as np
 import reference as ref
 
 from .common import LOSS_RTOL, BadInput, OpInfo, Sample, assert_grad_close, assert_loss_close
-from .inputs import dtype_cases, flag_cases, normal
+from .inputs import dtype_cases, flag_cases, normal, with_argument, with_options
 
 LOSSES = ("normface", "cosface", "arcface", "sphereface", "lsoftmax", "combined")
 OPTIONS = {"combined": {"m1": 1.1, "m2": 0.3, "m3": 0.2}, "lsoftmax": {"lambda_": 0.5, "margin": 3}}
@@ -115,47 +115,31 @@ def _call():
     return (np.ones((4, 3), np.float32), np.ones((5, 3), np.float32), np.array([0, 1, 2, 3])), {"return_grad": True}
 
 
-def _with(**kw):
-    def build():
-        a, k = _call()
-        return a, dict(k, **kw)
-    return build
-
-
-def _arg(pos, value):
-    def build():
-        a, k = _call()
-        a = list(a)
-        a[pos] = value
-        return tuple(a), k
-    return build
-
-
 def _bad() -> List[BadInput]:
     return dtype_cases(_call, 0, "x") + dtype_cases(_call, 1, "weight") + flag_cases(_call, "return_grad") + [
-        BadInput("loss-unknown", _with(loss="circleloss"), ValueError, "loss", contains=("arcface", "circleloss")),
-        BadInput("loss-not-str", _with(loss=3), ValueError, "loss"),
-        BadInput("reduction", _with(reduction="batchmean"), ValueError, "reduction"),
-        BadInput("margin-float-sphereface", _with(loss="sphereface", margin=2.5), TypeError, "margin",
+        BadInput("loss-unknown", with_options(_call, loss="circleloss"), ValueError, "loss", contains=("arcface", "circleloss")),
+        BadInput("loss-not-str", with_options(_call, loss=3), ValueError, "loss"),
+        BadInput("reduction", with_options(_call, reduction="batchmean"), ValueError, "reduction"),
+        BadInput("margin-float-sphereface", with_options(_call, loss="sphereface", margin=2.5), TypeError, "margin",
                  contains=("integer", "2.5")),
-        BadInput("margin-zero-lsoftmax", _with(loss="lsoftmax", margin=0), ValueError, "margin"),
-        BadInput("margin-str", _with(loss="arcface", margin="0.5"), TypeError, "margin"),
-        BadInput("margin-negative", _with(loss="cosface", margin=-0.1), ValueError, "margin"),
-        BadInput("margin-normface", _with(loss="normface", margin=0.2), ValueError, "margin"),
-        BadInput("scale-zero", _with(scale=0.0), ValueError, "scale"),
-        BadInput("scale-nan", _with(scale=np.nan), ValueError, "scale"),
-        BadInput("m2-without-combined", _with(loss="arcface", m2=0.3), ValueError, "m1, m2, m3"),
-        BadInput("lambda-without-lsoftmax", _with(loss="sphereface", lambda_=1.0), ValueError, "lambda_"),
-        BadInput("lambda-negative", _with(loss="lsoftmax", lambda_=-1.0), ValueError, "lambda_"),
-        BadInput("x-1d", _arg(0, np.ones(3, np.float32)), ValueError, "x", contains=(r"\(3,\)",)),
-        BadInput("weight-3d", _arg(1, np.ones((5, 3, 1), np.float32)), ValueError, "weight"),
-        BadInput("d-mismatch", _arg(1, np.ones((5, 4), np.float32)), ValueError, "weight",
+        BadInput("margin-zero-lsoftmax", with_options(_call, loss="lsoftmax", margin=0), ValueError, "margin"),
+        BadInput("margin-str", with_options(_call, loss="arcface", margin="0.5"), TypeError, "margin"),
+        BadInput("margin-negative", with_options(_call, loss="cosface", margin=-0.1), ValueError, "margin"),
+        BadInput("margin-normface", with_options(_call, loss="normface", margin=0.2), ValueError, "margin"),
+        BadInput("scale-zero", with_options(_call, scale=0.0), ValueError, "scale"),
+        BadInput("scale-nan", with_options(_call, scale=np.nan), ValueError, "scale"),
+        BadInput("m2-without-combined", with_options(_call, loss="arcface", m2=0.3), ValueError, "m1, m2, m3"),
+        BadInput("lambda-without-lsoftmax", with_options(_call, loss="sphereface", lambda_=1.0), ValueError, "lambda_"),
+        BadInput("lambda-negative", with_options(_call, loss="lsoftmax", lambda_=-1.0), ValueError, "lambda_"),
+        BadInput("x-1d", with_argument(_call, 0, np.ones(3, np.float32)), ValueError, "x", contains=(r"\(3,\)",)),
+        BadInput("weight-3d", with_argument(_call, 1, np.ones((5, 3, 1), np.float32)), ValueError, "weight"),
+        BadInput("d-mismatch", with_argument(_call, 1, np.ones((5, 4), np.float32)), ValueError, "weight",
                  contains=(r"\(5, 4\)", r"\(4, 3\)")),
-        BadInput("labels-float", _arg(2, np.zeros(4)), TypeError, "labels"),
-        BadInput("labels-shape", _arg(2, np.zeros(3, np.int64)), ValueError, "labels", contains=(r"\(3,\)", "4")),
-        BadInput("labels-too-big", _arg(2, np.array([0, 1, 5, 3])), IndexError, "labels", contains=("5",)),
-        BadInput("labels-negative", _arg(2, np.array([0, -2, 1, 3])), IndexError, "labels", contains=("-2",)),
-        BadInput("ignore-index-float", _with(ignore_index=-1.5), TypeError, "ignore_index"),
+        BadInput("labels-float", with_argument(_call, 2, np.zeros(4)), TypeError, "labels"),
+        BadInput("labels-shape", with_argument(_call, 2, np.zeros(3, np.int64)), ValueError, "labels", contains=(r"\(3,\)", "4")),
+        BadInput("labels-too-big", with_argument(_call, 2, np.array([0, 1, 5, 3])), IndexError, "labels", contains=("5",)),
+        BadInput("labels-negative", with_argument(_call, 2, np.array([0, -2, 1, 3])), IndexError, "labels", contains=("-2",)),
+        BadInput("ignore-index-float", with_options(_call, ignore_index=-1.5), TypeError, "ignore_index"),
     ]
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import reference as ref
 
 from .common import LOSS_RTOL, BadInput, OpInfo, Sample, assert_grad_close, assert_loss_close
-from .inputs import dtype_cases, flag_cases, normal
+from .inputs import dtype_cases, flag_cases, normal, with_argument, with_options
 
 MININGS = ("batch_hard", "batch_all")
 DISTANCES = ("euclidean", "squared", "cosine")
@@ -61,33 +61,17 @@ def _call():
     return (np.ones((4, 3), np.float32), np.array([0, 0, 1, 1])), {"return_grad": True}
 
 
-def _with(**kw):
-    def build():
-        a, k = _call()
-        return a, dict(k, **kw)
-    return build
-
-
-def _arg(pos, value):
-    def build():
-        a, k = _call()
-        a = list(a)
-        a[pos] = value
-        return tuple(a), k
-    return build
-
-
 def _bad() -> List[BadInput]:
     return dtype_cases(_call, 0, "embeddings") + flag_cases(_call, "return_grad") + flag_cases(
         _call, "soft") + flag_cases(_call, "normalize") + [
-        BadInput("mining", _with(mining="semi_hard"), ValueError, "mining", contains=("batch_hard", "semi_hard")),
-        BadInput("distance", _with(distance="manhattan"), ValueError, "distance", contains=("euclidean",)),
-        BadInput("reduction", _with(reduction="batchmean"), ValueError, "reduction"),
-        BadInput("margin-nan", _with(margin=np.nan), ValueError, "margin"),
-        BadInput("margin-str", _with(margin="0.2"), TypeError, "margin"),
-        BadInput("embeddings-1d", _arg(0, np.ones(4, np.float32)), ValueError, "embeddings", contains=(r"\(4,\)",)),
-        BadInput("labels-float", _arg(1, np.zeros(4)), TypeError, "labels"),
-        BadInput("labels-shape", _arg(1, np.zeros(3, np.int64)), ValueError, "labels", contains=(r"\(3,\)", "4")),
+        BadInput("mining", with_options(_call, mining="semi_hard"), ValueError, "mining", contains=("batch_hard", "semi_hard")),
+        BadInput("distance", with_options(_call, distance="manhattan"), ValueError, "distance", contains=("euclidean",)),
+        BadInput("reduction", with_options(_call, reduction="batchmean"), ValueError, "reduction"),
+        BadInput("margin-nan", with_options(_call, margin=np.nan), ValueError, "margin"),
+        BadInput("margin-str", with_options(_call, margin="0.2"), TypeError, "margin"),
+        BadInput("embeddings-1d", with_argument(_call, 0, np.ones(4, np.float32)), ValueError, "embeddings", contains=(r"\(4,\)",)),
+        BadInput("labels-float", with_argument(_call, 1, np.zeros(4)), TypeError, "labels"),
+        BadInput("labels-shape", with_argument(_call, 1, np.zeros(3, np.int64)), ValueError, "labels", contains=(r"\(3,\)", "4")),
     ]
 
 
