@@ -17,6 +17,7 @@ from typing import Any, Optional, Tuple, Union
 import numpy as np
 
 from ._arrays import as_array, as_float_array, check_finite, flag, integer, narrowed
+from ._unit_rows import NORM_EPS, row_norms, through_normalisation, unit_rows
 from .losses import Loss, _check_reduction, cross_entropy
 
 __all__ = ["margin_cross_entropy"]
@@ -30,9 +31,6 @@ _DEFAULT_MARGIN = {"cosface": 0.35, "arcface": 0.5, "sphereface": 4, "lsoftmax":
 _INTEGER_MARGIN = ("sphereface", "lsoftmax")
 _NORMALISED_X = ("normface", "cosface", "arcface", "combined")  # logits scale * cos(theta)
 _MAX_INTEGER_MARGIN = 64
-# Norms below this are taken as this (torch.nn.functional.normalize's eps):
-# a zero embedding gives finite, if large, gradients instead of NaN.
-_NORM_EPS = 1e-12
 
 
 @dataclass
@@ -119,26 +117,6 @@ def _labels(labels: Any, N: int, C: int, ignore_index: int) -> np.ndarray:
     return flat
 
 
-def _norms(a: np.ndarray) -> np.ndarray:
-    """Row norms, in a's dtype."""
-    return np.sqrt(np.einsum("ij,ij->i", a, a))
-
-
-def _unit(a: np.ndarray, norms: np.ndarray) -> np.ndarray:
-    return a / np.maximum(norms, _NORM_EPS)[:, None]
-
-
-def _through_normalisation(g: np.ndarray, a: np.ndarray, norms: np.ndarray) -> np.ndarray:
-    """d/da of a function of a / max(|a|, eps) whose gradient there is g, row by
-    row (g is overwritten)."""
-    n = np.maximum(norms, _NORM_EPS).astype(g.dtype)
-    unit = a / n[:, None]
-    radial = np.einsum("ij,ij->i", g, unit) * (norms >= _NORM_EPS)
-    g -= radial[:, None] * unit
-    g /= n[:, None]
-    return g
-
-
 def _tangent(a: np.ndarray, b: np.ndarray, cos: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     """The unit vector along b - cos a (0 where that is 0), where the angle
     between unit rows a and b shrinks, and its length, the angle's sine."""
@@ -150,11 +128,11 @@ def _tangent(a: np.ndarray, b: np.ndarray, cos: np.ndarray) -> Tuple[np.ndarray,
 def _target_terms(spec: _Margin, x: np.ndarray, w: np.ndarray, want_grad: bool):
     """The target logits of rows x against their class rows w (float64), and
     their derivatives with respect to x and w (None without want_grad)."""
-    nx, nw = _norms(x), _norms(w)
-    xh, wh = _unit(x, nx), _unit(w, nw)
+    nx, nw = row_norms(x), row_norms(w)
+    xh, wh = unit_rows(x, nx), unit_rows(w, nw)
     cos = np.clip(np.einsum("ij,ij->i", xh, wh), -1.0, 1.0)
     tx, sin = _tangent(xh, wh, cos)  # d theta/dx = -tx/|x|
-    zero = (nx < _NORM_EPS) | (nw < _NORM_EPS)  # no direction: the angle of cos = 0 (pi/2)
+    zero = (nx < NORM_EPS) | (nw < NORM_EPS)  # no direction: the angle of cos = 0 (pi/2)
     sin = np.where(zero, np.sqrt(1.0 - cos * cos), sin)
     theta = np.arctan2(sin, cos)  # exact near 0 and pi, where arccos(cos) is not
     psi, dpsi = spec.target(theta, cos, sin)
@@ -168,7 +146,7 @@ def _target_terms(spec: _Margin, x: np.ndarray, w: np.ndarray, want_grad: bool):
     if not want_grad:
         return logit, None, None
     tw = _tangent(wh, xh, cos)[0]  # d theta/dw = -tw/|w|
-    cx, cw = np.maximum(nx, _NORM_EPS)[:, None], np.maximum(nw, _NORM_EPS)[:, None]
+    cx, cw = np.maximum(nx, NORM_EPS)[:, None], np.maximum(nw, NORM_EPS)[:, None]
     d = dpsi[:, None]
     if spec.loss in _NORMALISED_X:
         dx, dw = -s * d * tx / cx, -s * d * tw / cw
@@ -236,10 +214,11 @@ def margin_cross_entropy(x: Any, weight: Any, labels: Any, *, loss: str = "arcfa
         nothing = np.zeros(N, result) if reduction == "none" else result.type(0.0)
         return (nothing, (np.zeros(xa.shape, result), np.zeros(wa.shape, result))) if return_grad else nothing
     X, W = np.asarray(xa, compute), np.asarray(wa, compute)
-    nx, nw = _norms(X), _norms(W)
+    nx, nw = row_norms(X), row_norms(W)
     s = compute.type(spec.scale)
-    A = _unit(X, nx) * s if spec.loss in _NORMALISED_X else (X * s if s != 1 else X)
-    B = W if spec.loss == "lsoftmax" else _unit(W, nw)
+    xh = unit_rows(X, nx) if spec.loss in _NORMALISED_X else None
+    A = xh * s if xh is not None else (X * s if s != 1 else X)
+    B = W if spec.loss == "lsoftmax" else unit_rows(W, nw)
     z = A @ B.T  # the one N x C buffer: logits, then their gradient
     y = lab[rows]
     logit, dx, dw = _target_terms(spec, X[rows].astype(np.float64), W[y].astype(np.float64), return_grad)
@@ -252,11 +231,11 @@ def margin_cross_entropy(x: Any, weight: Any, labels: Any, *, loss: str = "arcfa
     g_target = G[rows, y].astype(np.float64)
     G[rows, y] = 0  # the target column's part is dx, dw below
     gA, gB = G @ B, G.T @ A
-    if spec.loss in _NORMALISED_X:
-        grad_x = _through_normalisation(gA, X, nx) * s
+    if xh is not None:
+        grad_x = through_normalisation(gA, xh, nx) * s
     else:
         grad_x = gA * s if s != 1 else gA
-    grad_w = gB if spec.loss == "lsoftmax" else _through_normalisation(gB, W, nw)
+    grad_w = gB if spec.loss == "lsoftmax" else through_normalisation(gB, B, nw)
     grad_x[rows] += (g_target[:, None] * dx).astype(compute)
     np.add.at(grad_w, y, (g_target[:, None] * dw).astype(compute))
     return narrowed(loss_value, result), (grad_x.astype(result, copy=False), grad_w.astype(result, copy=False))

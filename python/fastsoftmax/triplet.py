@@ -14,13 +14,13 @@ from typing import Any, Tuple, Union
 import numpy as np
 
 from ._arrays import as_array, as_float_array, check_finite, flag, narrowed
+from ._unit_rows import row_norms, through_normalisation, unit_rows
 from .losses import Loss, _check_reduction
 
 __all__ = ["triplet_margin_loss"]
 
 _MINING = ("batch_hard", "batch_all")
 _DISTANCES = ("euclidean", "squared", "cosine")
-_NORM_EPS = 1e-12  # as margin.py and torch.nn.functional.normalize
 _BLOCK_ELEMENTS = 1 << 22  # batch_all: triplets held at once (anchor blocks of a class)
 
 
@@ -37,19 +37,6 @@ def _labels(labels: Any, N: int) -> np.ndarray:
     if lab.shape != (N,):
         raise ValueError(f"labels has shape {lab.shape} but embeddings have {N} rows: expected shape ({N},)")
     return lab
-
-
-def _unit_rows(e: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    norms = np.sqrt(np.einsum("ij,ij->i", e, e))
-    return e / np.maximum(norms, _NORM_EPS)[:, None], norms
-
-
-def _through_normalisation(g: np.ndarray, unit: np.ndarray, norms: np.ndarray) -> np.ndarray:
-    """d/de of a function of e / max(|e|, eps) whose gradient there is g (g overwritten)."""
-    radial = np.einsum("ij,ij->i", g, unit) * (norms >= _NORM_EPS)
-    g -= radial[:, None] * unit
-    g /= np.maximum(norms, _NORM_EPS)[:, None]
-    return g
 
 
 def _distance_matrix(x: np.ndarray, distance: str) -> np.ndarray:
@@ -211,7 +198,8 @@ def triplet_margin_loss(embeddings: Any, labels: Any, *, margin: float = 0.2, mi
     unit = normalize or distance == "cosine"
     u = 1.0
     if unit:
-        x, norms = _unit_rows(x)
+        norms = row_norms(x)
+        x = unit_rows(x, norms)
     elif x.size:
         big = float(np.max(np.abs(x)))
         if 0 < big < np.inf:
@@ -232,5 +220,5 @@ def triplet_margin_loss(embeddings: Any, labels: Any, *, margin: float = 0.2, mi
     with np.errstate(over="ignore"):
         grad *= compute.type(scale * f / u)
     if unit:
-        grad = _through_normalisation(grad, x, norms)
+        grad = through_normalisation(grad, x, norms)
     return loss, grad.astype(result, copy=False)
