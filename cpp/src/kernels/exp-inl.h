@@ -44,6 +44,7 @@ template <> struct ExpConstants<float> {
   static constexpr float ln2_hi = 0.693359375f;
   static constexpr float ln2_lo = -2.12194440e-4f;
   static constexpr int mantissa_bits = 23;
+  static constexpr float min_normal = 1.17549435082228751e-38f;  // FLT_MIN
 };
 template <> struct ExpConstants<double> {
   static constexpr double floor = -709.0;   // rounds to n = -1023: the result is exactly 0
@@ -57,6 +58,7 @@ template <> struct ExpConstants<double> {
   static constexpr double ln2_hi = 0.693145751953125;
   static constexpr double ln2_lo = 1.42860682030941723212e-6;
   static constexpr int mantissa_bits = 52;
+  static constexpr double min_normal = 2.2250738585072014e-308;  // DBL_MIN
 };
 
 // exp(r) for |r| <= ln(2)/2.

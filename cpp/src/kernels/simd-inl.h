@@ -15,6 +15,17 @@
 
 template <class T> struct Vec;
 
+// The first min(k, sizeof(W)) bytes at p as a word W (none read past
+// p + k), zeros after: the flag bytes of a vector's lanes (flags_mask).
+template <class W>
+inline W flag_bytes(const uint8_t* p, int64_t k) {
+  W w;
+  memset(&w, 0, sizeof(W));
+  if (k >= static_cast<int64_t>(sizeof(W))) memcpy(&w, p, sizeof(W));
+  else if (k > 0) memcpy(&w, p, static_cast<size_t>(k));
+  return w;
+}
+
 // ------------------------------------------------------------------ scalar
 #if FSM_SIMD_LEVEL == 0
 template <class T> struct Vec {
@@ -47,6 +58,8 @@ template <class T> inline Vec<T> hmax_each(const Vec<T>* v) { return v[0]; }
 template <class T> inline Vec<T> hsum_each(const Vec<T>* v) { return v[0]; }
 template <class T> inline Vec<T> lane_is(int64_t j) { return {j == 0 ? T(1) : T(0)}; }
 template <class T> inline bool lanes_below(int64_t k) { return k > 0; }
+// lanes j < k whose byte p[j] is not 0 (a row of 0/1 flags)
+template <class T> inline bool flags_mask(const uint8_t* p, int64_t k) { return k > 0 && *p != 0; }
 // round to nearest even, |a| < 2^22 (float) / 2^51 (double); larger |a| only
 // reach this in lanes the caller masks afterwards.
 // The float whose bits are those of t shifted left by M (the exponent trick
@@ -187,6 +200,16 @@ template <> inline Mask<float> lanes_below<float>(int64_t k) {
 template <> inline Mask<double> lanes_below<double>(int64_t k) {
   const int64x2_t lanes = {0, 1};
   return vcgtq_s64(vdupq_n_s64(k), lanes);
+}
+template <class T> inline Mask<T> flags_mask(const uint8_t* p, int64_t k);
+template <> inline Mask<float> flags_mask<float>(const uint8_t* p, int64_t k) {
+  const uint32x4_t v = vmovl_u16(vget_low_u16(vmovl_u8(vreinterpret_u8_u32(vdup_n_u32(flag_bytes<uint32_t>(p, k))))));
+  return vtstq_u32(v, v);
+}
+template <> inline Mask<double> flags_mask<double>(const uint8_t* p, int64_t k) {
+  const uint8x8_t b = vreinterpret_u8_u16(vdup_n_u16(flag_bytes<uint16_t>(p, k)));
+  const uint64x2_t v = vmovl_u32(vget_low_u32(vmovl_u16(vget_low_u16(vmovl_u8(b)))));
+  return vtstq_u64(v, v);
 }
 template <int M> inline Vec<float> exponent_bits(Vec<float> t) {
   return {vreinterpretq_f32_u32(vshlq_n_u32(vreinterpretq_u32_f32(t.v), M))};
@@ -339,6 +362,15 @@ template <> inline Vec<double> lane_is<double>(int64_t j) {
 template <class T> inline Mask<T> lanes_below(int64_t k);
 template <> inline Mask<float> lanes_below<float>(int64_t k) { return {_mm256_castsi256_ps(prefix_mask32(k))}; }
 template <> inline Mask<double> lanes_below<double>(int64_t k) { return {_mm256_castsi256_pd(prefix_mask64(k))}; }
+template <class T> inline Mask<T> flags_mask(const uint8_t* p, int64_t k);
+template <> inline Mask<float> flags_mask<float>(const uint8_t* p, int64_t k) {
+  const __m256i v = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<long long>(flag_bytes<uint64_t>(p, k))));
+  return {_mm256_castsi256_ps(_mm256_cmpgt_epi32(v, _mm256_setzero_si256()))};
+}
+template <> inline Mask<double> flags_mask<double>(const uint8_t* p, int64_t k) {
+  const __m256i v = _mm256_cvtepu8_epi64(_mm_cvtsi32_si128(static_cast<int>(flag_bytes<uint32_t>(p, k))));
+  return {_mm256_castsi256_pd(_mm256_cmpgt_epi64(v, _mm256_setzero_si256()))};
+}
 template <int M> inline Vec<float> exponent_bits(Vec<float> t) {
   return {_mm256_castsi256_ps(_mm256_slli_epi32(_mm256_castps_si256(t.v), M))};
 }
@@ -519,6 +551,16 @@ template <> inline Vec<double> lane_is<double>(int64_t j) {
 template <class T> inline Mask<T> lanes_below(int64_t k);
 template <> inline Mask<float> lanes_below<float>(int64_t k) { return prefix16(k); }
 template <> inline Mask<double> lanes_below<double>(int64_t k) { return prefix8(k); }
+template <class T> inline Mask<T> flags_mask(const uint8_t* p, int64_t k);
+template <> inline Mask<float> flags_mask<float>(const uint8_t* p, int64_t k) {
+  const __m128i b = k >= 16 ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)) : flag_bytes<__m128i>(p, k);
+  const __m512i v = _mm512_cvtepu8_epi32(b);
+  return _mm512_test_epi32_mask(v, v);
+}
+template <> inline Mask<double> flags_mask<double>(const uint8_t* p, int64_t k) {
+  const __m512i v = _mm512_cvtepu8_epi64(_mm_cvtsi64_si128(static_cast<long long>(flag_bytes<uint64_t>(p, k))));
+  return _mm512_test_epi64_mask(v, v);
+}
 template <int M> inline Vec<float> exponent_bits(Vec<float> t) {
   return {_mm512_castsi512_ps(_mm512_slli_epi32(_mm512_castps_si512(t.v), M))};
 }
