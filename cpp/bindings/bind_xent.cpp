@@ -135,6 +135,39 @@ void multilabel_rows(const py::array& x, const py::object& target, const py::obj
   });
 }
 
+// Triplet mining and hinge over the distances d (N x N) of the embeddings x
+// (N x dim, labels int64); mining 0 batch-hard, 1 batch-all; distance 0
+// euclidean, 1 squared, 2 cosine. Returns the count of TripletArgs.
+int64_t triplet_rows(const py::array& x, const py::array& d, const py::array& labels, int mining, int distance,
+                     bool soft, double margin, double f, const py::array& row_loss, const py::object& grad,
+                     const py::object& grad_d) {
+  if (mining != kTripletBatchHard && mining != kTripletBatchAll) throw py::value_error("mining: expected 0 or 1");
+  if (distance < kTripletEuclidean || distance > kTripletCosine) throw py::value_error("distance: expected 0, 1 or 2");
+  return by_dtype(x, "embeddings", [&](auto tag) {
+    using T = decltype(tag);
+    const Rows<T> xr = rows_of<T>(x, "embeddings", false);
+    const Rows<T> dr = rows_of<T>(d, "distances", false);
+    if (dr.rows != xr.rows || dr.n != xr.rows)
+      throw py::value_error("distances: expected shape (" + std::to_string(xr.rows) + ", " + std::to_string(xr.rows) +
+                            "), got " + shape_str(d));
+    TripletArgs<T> a{};
+    a.x = xr.data; a.ldx = xr.ld; a.dim = xr.n;
+    a.d = dr.data; a.ldd = dr.ld;
+    a.labels = vector_of<int64_t>(labels, "labels", xr.rows, false);
+    a.N = xr.rows;
+    a.mining = mining; a.distance = distance; a.soft = soft; a.margin = margin; a.f = f;
+    a.row_loss = vector_of<double>(row_loss, "row_loss", xr.rows, true);
+    int64_t count = 0;
+    a.count = &count;
+    const Rows<T> gr = optional_rows_like<T>(grad, x, "embeddings", "grad");
+    a.grad = gr.data; a.ldg = gr.ld;
+    const Rows<T> gdr = optional_rows_like<T>(grad_d, d, "distances", "grad_d");
+    a.gd = gdr.data; a.ldgd = gdr.ld;
+    run_kernel(&KernelTable::triplet, a);
+    return count;
+  });
+}
+
 }  // namespace
 
 void bind_xent(py::module_& m) {
@@ -154,6 +187,11 @@ void bind_xent(py::module_& m) {
         py::arg("grad_scale"), py::arg("row_loss"), py::arg("grad"),
         "per-row ZLPR loss into row_loss (float64) and, optionally, its scaled gradient into grad; positives as a "
         "0/1 uint8 target or as class ids with -1 padding");
+  m.def("triplet_rows", &triplet_rows, py::arg("embeddings"), py::arg("distances"), py::arg("labels"),
+        py::arg("mining"), py::arg("distance"), py::arg("soft"), py::arg("margin"), py::arg("f"), py::arg("row_loss"),
+        py::arg("grad"), py::arg("grad_d"),
+        "triplet mining and hinge: per-anchor losses into row_loss (float64), the gradient of their sum with "
+        "respect to the embeddings (batch-hard) or the distances (batch-all); returns the count the mean divides by");
 }
 
 }  // namespace fastsoftmax

@@ -2,10 +2,10 @@
 mining (Hermans, Beyer and Leibe 2017), with its gradient.
 
 The pairwise distances come from one matrix product (NumPy's BLAS); the
-mining works on that N x N matrix. Batch-hard then computes the chosen
-pairs' distances again from their difference vectors, so that its losses
-and gradients keep full accuracy where two embeddings are close (the
-product form |a|^2 + |b|^2 - 2 a.b cancels there).
+mining and the hinge over that N x N matrix are a C++ kernel. Batch-hard
+computes the chosen pairs' distances again from their difference vectors,
+so that its losses and gradients keep full accuracy where two embeddings
+are close (the product form |a|^2 + |b|^2 - 2 a.b cancels there).
 """
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from typing import Any, Tuple, Union
 
 import numpy as np
 
-from ._arrays import as_array, as_float_array, check_finite, flag, narrowed
+from . import _core
+from ._arrays import as_array, as_float_array, check_finite, flag, input_rows, narrowed
 from ._unit_rows import row_norms, through_normalisation, unit_rows
 from .losses import Loss, _check_reduction
 
@@ -21,7 +22,6 @@ __all__ = ["triplet_margin_loss"]
 
 _MINING = ("batch_hard", "batch_all")
 _DISTANCES = ("euclidean", "squared", "cosine")
-_BLOCK_ELEMENTS = 1 << 22  # batch_all: triplets held at once (anchor blocks of a class)
 
 
 def _choice(value: Any, name: str, allowed: Tuple[str, ...]) -> str:
@@ -36,7 +36,7 @@ def _labels(labels: Any, N: int) -> np.ndarray:
         raise TypeError(f"labels: unsupported dtype {lab.dtype}; expected integer labels")
     if lab.shape != (N,):
         raise ValueError(f"labels has shape {lab.shape} but embeddings have {N} rows: expected shape ({N},)")
-    return lab
+    return input_rows(lab, np.dtype(np.int64)).reshape(-1)  # only equality matters: the cast keeps it
 
 
 def _distance_matrix(x: np.ndarray, distance: str) -> np.ndarray:
@@ -54,95 +54,31 @@ def _distance_matrix(x: np.ndarray, distance: str) -> np.ndarray:
     return d
 
 
-def _pair_distances(x: np.ndarray, a: np.ndarray, b: np.ndarray, distance: str) -> Tuple[np.ndarray, np.ndarray]:
-    """Distances of the pairs (x[a], x[b]) from their difference vectors, and
-    their derivatives with respect to x[a] (with respect to x[b]: the negative)."""
-    if distance == "cosine":
-        return 1.0 - np.einsum("ij,ij->i", x[a], x[b]), -x[b]
-    diff = x[a] - x[b]
-    sq = np.einsum("ij,ij->i", diff, diff)
-    if distance == "squared":
-        return sq, 2.0 * diff
-    d = np.sqrt(sq)
-    return d, diff / np.where(d > 0, d, 1.0)[:, None]  # coincident embeddings: gradient 0
-
-
-def _hinge(v: np.ndarray, margin: float, soft: bool) -> Tuple[np.ndarray, np.ndarray]:
-    """The triplet terms of v = d_ap - d_an and their derivatives in v."""
-    if soft:
-        loss = np.logaddexp(0.0, v)  # log1p(exp(v)), no overflow
-        return loss, np.exp(v - loss)  # sigmoid(v)
-    t = v + margin
-    return np.maximum(t, 0.0), (t > 0).astype(v.dtype)
-
-
 # The distances are computed on x = embeddings / u (u a power of 2: no
 # overflow of squares) and are f times smaller than the embeddings' (f = u
-# for euclidean, u^2 for squared); differences of distances are scaled back
-# before the hinge, and derivatives with respect to the embeddings are f/u
-# times those with respect to x.
-
-def _scaled(v: np.ndarray, f: float) -> np.ndarray:
-    """f v in v's dtype, f applied in double (f alone may be past float32's range)."""
-    with np.errstate(over="ignore"):
-        return (v.astype(np.float64) * f).astype(v.dtype)
-
+# for euclidean, u^2 for squared); the kernel scales differences of
+# distances back (in double) before the hinge, and derivatives with respect
+# to the embeddings are f/u times those with respect to x.
 
 def _batch_hard(x, d, lab, margin, soft, distance, f):
     """Per-anchor losses, the mean's denominator and the gradient with respect to x of
-    their sum (over f)."""
-    N = len(lab)
-    if N == 0:
-        return np.zeros(0, x.dtype), 0, np.zeros_like(x)
-    same = lab[:, None] == lab[None, :]
-    positive = same & ~np.eye(N, dtype=bool)
-    p = np.argmax(np.where(positive, d, -np.inf), axis=1)
-    n = np.argmin(np.where(same, np.inf, d), axis=1)
-    anchors = np.flatnonzero(positive.any(axis=1) & ~same.all(axis=1))
-    p, n = p[anchors], n[anchors]
-    d_ap, g_ap = _pair_distances(x, anchors, p, distance)
-    d_an, g_an = _pair_distances(x, anchors, n, distance)
-    loss, slope = _hinge(_scaled(d_ap - d_an, f), margin, soft)
-    rows = np.zeros(N, x.dtype)
-    rows[anchors] = loss
-    c = slope[:, None]
-    grad = np.zeros_like(x)
-    np.add.at(grad, anchors, c * (g_ap - g_an))
-    if distance == "cosine":  # d = 1 - x_a . x_b is symmetric in a and b: d/dx_b = -x_a
-        np.add.at(grad, p, -c * x[anchors])
-        np.add.at(grad, n, c * x[anchors])
-    else:
-        np.add.at(grad, p, -c * g_ap)
-        np.add.at(grad, n, c * g_an)
-    return rows, len(anchors), grad
+    their sum (over f): the mining, the pairs' distances again from their
+    difference vectors (exact for close points), the hinge and the gradient in C++."""
+    rows = np.empty(len(lab), np.float64)
+    grad = np.empty_like(x)
+    count = _core.triplet_rows(x, d, lab, 0, _DISTANCES.index(distance), soft, margin, f, rows, grad, None)
+    return rows, count, grad
 
 
 def _batch_all(x, d, lab, margin, soft, distance, f):
     """Per-anchor sums over their triplets, the number of triplets with a positive
-    loss, and the gradient with respect to x of the sum (over f)."""
-    N = len(lab)
-    rows = np.zeros(N, x.dtype)
-    g_d = np.zeros_like(d)  # d(sum)/d(distance matrix), over f
-    positives = 0
-    for k in np.unique(lab):
-        members = np.flatnonzero(lab == k)
-        others = np.flatnonzero(lab != k)
-        if len(members) < 2 or not len(others):
-            continue
-        d_pos, d_neg = d[np.ix_(members, members)], d[np.ix_(members, others)]
-        step = max(1, _BLOCK_ELEMENTS // (len(members) * len(others)))
-        for lo in range(0, len(members), step):
-            block = slice(lo, lo + step)
-            loss, slope = _hinge(_scaled(d_pos[block, :, None] - d_neg[block, None, :], f), margin, soft)
-            own = np.arange(lo, min(lo + step, len(members)))
-            loss[own - lo, own] = 0.0  # the anchor is not its own positive
-            slope[own - lo, own] = 0.0
-            anchors = members[block]
-            rows[anchors] = loss.sum(axis=(1, 2))
-            positives += int(np.count_nonzero(loss > 0))
-            g_d[np.ix_(anchors, members)] += slope.sum(axis=2)
-            g_d[np.ix_(anchors, others)] -= slope.sum(axis=1)
-    return rows, positives, _from_distance_gradient(x, d, g_d, distance)
+    loss, and the gradient with respect to x of the sum (over f): the hinge of
+    every triplet and the gradient with respect to d in C++, its chain rule
+    through d in two BLAS products."""
+    rows = np.empty(len(lab), np.float64)
+    g_d = np.empty_like(d)
+    count = _core.triplet_rows(x, d, lab, 1, _DISTANCES.index(distance), soft, margin, f, rows, None, g_d)
+    return rows, count, _from_distance_gradient(x, d, g_d, distance)
 
 
 def _from_distance_gradient(x, d, g_d, distance):
@@ -205,6 +141,7 @@ def triplet_margin_loss(embeddings: Any, labels: Any, *, margin: float = 0.2, mi
         if 0 < big < np.inf:
             u = 2.0 ** np.ceil(np.log2(big))
             x = x / compute.type(u)
+    x = input_rows(x, x.dtype)
     f = {"euclidean": u, "squared": u * u, "cosine": 1.0}[distance]
     d = _distance_matrix(x, distance)
     mine = _batch_hard if mining == "batch_hard" else _batch_all

@@ -131,6 +131,26 @@ struct MultilabelArgs {
   T* grad; int64_t ldg;           // may be null
 };
 
+// Triplet loss over a batch of N embeddings x (N x dim) from their pairwise
+// distances d (N x N): mining (kTripletBatchHard / kTripletBatchAll), the
+// hinge (soft: log(1 + e^v)) of v = (d_ap - d_an) f, and the gradient with
+// respect to x (batch-hard) or to d (batch-all), each of the terms' sum.
+enum { kTripletBatchHard = 0, kTripletBatchAll = 1 };
+enum { kTripletEuclidean = 0, kTripletSquared = 1, kTripletCosine = 2 };
+template <class T>
+struct TripletArgs {
+  const T* x; int64_t ldx, dim;
+  const T* d; int64_t ldd;
+  const int64_t* labels; int64_t N;
+  int mining, distance;
+  bool soft;
+  double margin, f;
+  double* row_loss;               // [N]: an anchor's terms
+  int64_t* count;                 // [1]: anchors with a positive and a negative (hard), terms > 0 (all)
+  T* grad; int64_t ldg;           // batch-hard: N x dim, may be null
+  T* gd; int64_t ldgd;            // batch-all: N x N, may be null
+};
+
 // What cross-entropy's class indices hold (scan_labels).
 struct LabelCheck {
   int64_t bad;    // the first index outside [0, C) that is not ignore_index; -1: none
@@ -151,7 +171,8 @@ struct LabelCheck {
   X(softmax_backward, SoftmaxBackwardArgs) \
   X(cross_entropy, CrossEntropyArgs)       \
   X(bce, BceArgs)                          \
-  X(multilabel, MultilabelArgs)
+  X(multilabel, MultilabelArgs)            \
+  X(triplet, TripletArgs)
 
 // A kernel's float32 and float64 instances, called by the type of its arguments.
 template <template <class> class Args>

@@ -41,6 +41,7 @@ namespace FSM_NS {
 #include "kernels/xent-inl.h"
 #include "kernels/bce-inl.h"
 #include "kernels/multilabel-inl.h"
+#include "kernels/triplet-inl.h"
 #include "kernels/floors-inl.h"
 
 const KernelTable& table() {
