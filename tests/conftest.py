@@ -79,6 +79,12 @@ def pml():
 
 
 @pytest.fixture(scope="session")
+def tensorflow():
+    """TensorFlow (CPU), the sampled losses' peer."""
+    return _import_peer("tensorflow")
+
+
+@pytest.fixture(scope="session")
 def scipy_special():
     _import_peer("scipy")
     import scipy.special

@@ -6,7 +6,7 @@ import pytest
 
 import fastsoftmax
 
-PUBLIC_MODULES = fastsoftmax._PUBLIC_MODULES
+PUBLIC_MODULES = fastsoftmax._PUBLIC_MODULES + fastsoftmax._NAMESPACE_MODULES
 
 
 @pytest.mark.parametrize("module", PUBLIC_MODULES, ids=lambda m: m.__name__)
@@ -21,3 +21,10 @@ def test_every_public_function_has_an_example(name):
     # SPEC section 0: docstrings with the formula, shapes and an example.
     doc = inspect.getdoc(inspect.unwrap(getattr(fastsoftmax, name))) or ""
     assert ">>>" in doc, f"fastsoftmax.{name}'s docstring has no example"
+
+
+@pytest.mark.parametrize("module", fastsoftmax._NAMESPACE_MODULES, ids=lambda m: m.__name__)
+def test_every_namespace_function_has_an_example(module):
+    functions = [n for n in module.__all__ if inspect.isfunction(getattr(module, n))]
+    assert functions
+    assert [n for n in functions if ">>>" not in (inspect.getdoc(getattr(module, n)) or "")] == []

@@ -115,6 +115,7 @@ void run_kernel(TypedKernel<Args> KernelTable::*op, const Args<T>& a) {
 
 void bind_softmax(py::module_& m);
 void bind_xent(py::module_& m);
+void bind_sampled(py::module_& m);
 void bind_util(py::module_& m);
 
 }  // namespace fastsoftmax

@@ -6,5 +6,6 @@ PYBIND11_MODULE(_core, m) {
   m.attr("__version__") = FASTSOFTMAX_VERSION;
   fastsoftmax::bind_softmax(m);
   fastsoftmax::bind_xent(m);
+  fastsoftmax::bind_sampled(m);
   fastsoftmax::bind_util(m);
 }

@@ -871,6 +871,9 @@ def main(args: argparse.Namespace) -> int:
     info = machine_info(peers)
     results = run_cases(QUICK_CASES if args.quick else FULL_CASES, peers, QUICK_BUDGETS if args.quick else FULL_BUDGETS)
     print(report(results, info, peer_names))
+    from . import _bench_sampled
+
+    print(_bench_sampled.main(args.quick))
     if args.json:
         save_json(args.json, results, info, args.quick)
     if args.plot:
