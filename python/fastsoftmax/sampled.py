@@ -446,7 +446,7 @@ def _loss_with_grads(kind: str, weights: Any, biases: Any, labels: Any, inputs: 
     if not return_grad:
         return loss
     if reduction == "mean" and B:
-        dz = dz * dz.dtype.type(1.0 / B)
+        dz *= dz.dtype.type(1.0 / B)  # dz is the logits' buffer, ours to overwrite
     return loss, _sparse_gradients(c, dz)
 
 
