@@ -22,7 +22,7 @@ import numpy as np
 
 from . import _core
 from ._arrays import as_array, as_float_array, check_finite, check_out, flag, integer, narrowed
-from .losses import Loss, _check_reduction, binary_cross_entropy_with_logits, cross_entropy
+from .losses import _check_reduction, binary_cross_entropy_with_logits, cross_entropy
 
 __all__ = ["UniformSampler", "LogUniformSampler", "UnigramSampler", "CandidateSample", "candidate_correction",
            "compute_sampled_logits", "sampled_softmax_loss", "nce_loss"]
@@ -283,7 +283,7 @@ class _Candidates(NamedTuple):
 
 def _sampled_logits(weights: Any, biases: Any, labels: Any, inputs: Any, sampled_values: Any, num_true: Any,
                     subtract_log_q: Any, remove_accidental_hits: Any, *, num_classes: Optional[int] = None,
-                    sampler: Any = None, num_sampled: Any = None, seed: Any = None) -> _Candidates:
+                    sampler: Any = None, num_sampled: Any = None) -> _Candidates:
     w, cw, rw = as_float_array(weights, "weights")
     b, cb, rb = as_float_array(biases, "biases")
     x, cx, rx = as_float_array(inputs, "inputs")
