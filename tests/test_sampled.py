@@ -308,3 +308,34 @@ def test_inputs_are_not_modified(rng):
     fss.sampled_softmax_loss(w, b, labels, x, 8, 30, sampled_values=values, return_grad=True)
     for a, was in zip((w, b, labels, x, *values), before):
         np.testing.assert_array_equal(a, was)
+
+
+@pytest.mark.parametrize("layout", ["out-strided", "out-overlapping", "float16", "empty-rows"])
+def test_candidate_correction_outputs(rng, layout):
+    """out= through a non-contiguous view, an out that overlaps the logits
+    other than exactly, float16 logits and zero rows: the same numbers as the
+    reference formula, the input unchanged unless it is out."""
+    B, T, S = 5, 2, 6
+    labels = rng.integers(0, 8, (B, T))
+    sampled = np.array([0, 3, 3, 5, 7, 1])
+    tc, sc = rng.uniform(0.1, 2, (B, T)), rng.uniform(0.1, 2, S)
+    if layout == "empty-rows":
+        B, labels, tc = 0, labels[:0], tc[:0]
+    z = rng.standard_normal((B, T + S)).astype(np.float16 if layout == "float16" else np.float64)
+    want = np.asarray(z, np.float64) - np.log(np.concatenate([tc, np.broadcast_to(sc, (B, S))], axis=1))
+    for r, t in zip(*np.nonzero((labels[:, :, None] == sampled[None, None, :]).any(axis=1))):
+        want[r, T + t] = -np.inf
+    if layout == "out-strided":
+        buf = np.zeros((B, 2 * (T + S)))
+        got = fss.candidate_correction(z, labels, sampled, tc, sc, num_true=T, out=buf[:, ::2])
+        assert got.base is buf and not buf[:, 1::2].any()
+    elif layout == "out-overlapping":
+        buf = np.zeros((B, T + S + 1))
+        buf[:, 1:] = z
+        got = fss.candidate_correction(buf[:, 1:], labels, sampled, tc, sc, num_true=T, out=buf[:, :-1])
+    else:
+        before = z.copy()
+        got = fss.candidate_correction(z, labels, sampled, tc, sc, num_true=T)
+        assert got.dtype == z.dtype and np.array_equal(z, before)
+    tol = 1e-3 if got.dtype == np.float16 else 1e-12
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol)

@@ -21,7 +21,8 @@ from typing import Any, NamedTuple, Optional, Tuple, Union
 import numpy as np
 
 from . import _core
-from ._arrays import as_array, as_float_array, check_finite, check_out, flag, integer, narrowed
+from ._arrays import (OutputRows, as_array, as_float_array, check_finite, check_out, flag, input_rows, integer,
+                      narrowed, separate_from)
 from .losses import _check_reduction, binary_cross_entropy_with_logits, cross_entropy
 
 __all__ = ["UniformSampler", "LogUniformSampler", "UnigramSampler", "CandidateSample", "candidate_correction",
@@ -209,22 +210,19 @@ def _log_q(count: np.ndarray, subtract_log_q: bool) -> np.ndarray:
         return np.log(count)
 
 
-def _correct(z: np.ndarray, labels: np.ndarray, sampled: np.ndarray, true_count: np.ndarray,
-             sampled_count: np.ndarray, subtract_log_q: bool, remove_accidental_hits: bool,
-             sampled_bias: Optional[np.ndarray] = None) -> Optional[Tuple[np.ndarray, np.ndarray]]:
-    """candidate_correction on z in place, with sampled_bias (the candidates' biases,
-    if given) added in the same pass; returns the removed (rows, candidates)."""
-    T = labels.shape[1]
-    z[:, :T] -= _log_q(true_count, subtract_log_q).astype(z.dtype)
-    offset = -_log_q(sampled_count, subtract_log_q).astype(z.dtype)
-    if sampled_bias is not None:
-        offset = sampled_bias + offset  # one pass over z (TensorFlow adds b, then subtracts log Q)
-    z[:, T:] += offset
-    if not remove_accidental_hits:
-        return None
-    rows, cand = _accidental_hits(labels, sampled)
-    z[rows, T + cand] = -np.inf
-    return rows, cand
+_NO_HITS = (np.zeros(0, np.int64), np.zeros(0, np.int64))
+
+
+def _correct(z: np.ndarray, out: np.ndarray, labels: np.ndarray, sampled: np.ndarray, true_count: np.ndarray,
+             sampled_shift: Optional[np.ndarray], remove_accidental_hits: bool,
+             subtract_log_q: bool) -> Optional[Tuple[np.ndarray, np.ndarray]]:
+    """out = z with the label columns' -log Q and the sampled columns'
+    sampled_shift (None: none) added, and the accidental hits -inf, in one
+    C++ pass (out may be z); returns the removed (rows, candidates)."""
+    true_shift = -_log_q(true_count, subtract_log_q).astype(z.dtype)
+    hits = _accidental_hits(labels, sampled) if remove_accidental_hits else None
+    _core.candidate_correction_rows(z, out, true_shift, sampled_shift, *(hits or _NO_HITS))
+    return hits
 
 
 def candidate_correction(logits: Any, labels: Any, sampled: Any, true_expected_count: Any,
@@ -260,22 +258,21 @@ def candidate_correction(logits: Any, labels: Any, sampled: Any, true_expected_c
     big = np.iinfo(np.int64).max
     lab = _labels(labels, B, num_true, big)
     cand, tc, sc = _sampled_values((ids, true_expected_count, sampled_expected_count), B, num_true, big)
-    if out is None:
-        y = np.array(z, dtype=compute, order="C", copy=True)
-    else:
-        y = check_out(out, "out", z.shape, result)
-        if y is not z:
-            np.copyto(y, z)
-    _correct(y, lab, cand, tc, sc, subtract_log_q, remove_accidental_hits)
-    return y if out is not None else y.astype(result, copy=False)
+    target = np.empty(z.shape, result) if out is None else check_out(out, "out", z.shape, result)
+    dest = OutputRows(target, compute)
+    src = separate_from(input_rows(z, compute), dest.block)
+    _correct(src, dest.block, lab, cand, tc, -_log_q(sc, subtract_log_q).astype(compute), remove_accidental_hits,
+             subtract_log_q)
+    dest.finish()
+    return target
 
 
 class _Candidates(NamedTuple):
-    x: np.ndarray          # inputs [B, d], compute dtype
+    x1: np.ndarray         # [B, d + 1]: the inputs, compute dtype, and a column of ones
     labels: np.ndarray     # [B, num_true]
     sampled: np.ndarray    # [S]
     true_w: np.ndarray     # [B, num_true, d]
-    sampled_w: np.ndarray  # [S, d]
+    sampled_w1: np.ndarray  # [S, d + 1]: the candidates' rows, and their biases minus log Q
     logits: np.ndarray     # [B, num_true + S], corrected
     hits: Optional[Tuple[np.ndarray, np.ndarray]]
     result: np.dtype
@@ -307,15 +304,21 @@ def _sampled_logits(weights: Any, biases: Any, labels: Any, inputs: Any, sampled
                             "sampled_expected_count), got None")
         sampled_values = sampler.sample(lab, num_sampled, unique=True)
     ids, tc, sc = _sampled_values(sampled_values, B, num_true, classes)
-    x = np.asarray(x, compute)
-    true_w = np.asarray(w[lab], compute)        # [B, num_true, d]: gathered, never C x d
-    sampled_w = np.asarray(w[ids], compute)     # [S, d]
+    # The sampled columns' bias minus log Q rides in the product as a last
+    # column (against the inputs' column of ones): no pass over the logits
+    # for it, and the backward product gives the bias gradient's sums.
+    x1 = np.empty((B, d + 1), compute)
+    x1[:, :d], x1[:, d] = x, 1.0
+    w1 = np.empty((ids.size, d + 1), compute)
+    w1[:, :d] = w[ids]                          # [S, d]: gathered, never C x d
+    w1[:, d] = b[ids].astype(compute) - _log_q(sc, subtract_log_q).astype(compute)
+    true_w = np.asarray(w[lab], compute)        # [B, num_true, d]
     z = np.empty((B, num_true + ids.size), compute)
-    np.einsum("bd,btd->bt", x, true_w, out=z[:, :num_true])
+    np.einsum("bd,btd->bt", x1[:, :d], true_w, out=z[:, :num_true])
     z[:, :num_true] += b[lab].astype(compute)
-    np.matmul(x, sampled_w.T, out=z[:, num_true:])
-    hits = _correct(z, lab, ids, tc, sc, subtract_log_q, remove_accidental_hits, b[ids].astype(compute))
-    return _Candidates(x, lab, ids, true_w, sampled_w, z, hits, result)
+    np.matmul(x1, w1.T, out=z[:, num_true:])
+    hits = _correct(z, z, lab, ids, tc, None, remove_accidental_hits, subtract_log_q)
+    return _Candidates(x1, lab, ids, true_w, w1, z, hits, result)
 
 
 def _label_probs(B: int, num_true: int, S: int, dtype: np.dtype) -> np.ndarray:
@@ -353,26 +356,31 @@ def compute_sampled_logits(weights: Any, biases: Any, labels: Any, inputs: Any, 
 
 
 def _merge_rows(ids: np.ndarray, rows: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """(distinct ids, the sums of their rows), a repeated id's rows added."""
-    distinct, inverse = np.unique(ids, return_inverse=True)
-    order = np.argsort(inverse, kind="stable")
-    starts = np.flatnonzero(np.r_[True, np.diff(inverse[order]) != 0]) if ids.size else np.zeros(0, np.int64)
-    return distinct, np.add.reduceat(rows[order], starts, axis=0) if ids.size else rows[:0]
+    """(distinct ids, the sums of their rows), a repeated id's rows added in order."""
+    order = np.argsort(ids, kind="stable")
+    ordered = ids[order]
+    first = np.ones(ids.size, bool)
+    first[1:] = ordered[1:] != ordered[:-1]
+    sums = rows[order[first]]
+    if not first.all():  # only the repeats are added: most ids appear once
+        repeat = ~first
+        np.add.at(sums, np.cumsum(first)[repeat] - 1, rows[order[repeat]])
+    return ordered[first], sums
 
 
 def _sparse_gradients(c: _Candidates, dz: np.ndarray):
     """grad_inputs and the sparse weight and bias gradients from dz = d loss / d logits."""
     T = c.labels.shape[1]
+    d = c.x1.shape[1] - 1
     dz_true, dz_sampled = dz[:, :T], dz[:, T:]
-    grad_x = np.einsum("bt,btd->bd", dz_true, c.true_w) + dz_sampled @ c.sampled_w
+    grad_x = np.einsum("bt,btd->bd", dz_true, c.true_w) + dz_sampled @ c.sampled_w1[:, :d]
     ids = np.concatenate([c.labels.reshape(-1), c.sampled])
-    w_rows = np.concatenate([(dz_true[:, :, None] * c.x[:, None, :]).reshape(-1, c.x.shape[1]),
-                             dz_sampled.T @ c.x])
-    b_values = np.concatenate([dz_true.reshape(-1), dz_sampled.sum(axis=0)])
-    wid, w_sum = _merge_rows(ids, w_rows)
-    _, b_sum = _merge_rows(ids, b_values)
+    # rows of [weight gradient | bias gradient]: x1's column of ones gives the bias part
+    rows = np.concatenate([(dz_true[:, :, None] * c.x1[:, None, :]).reshape(-1, d + 1), dz_sampled.T @ c.x1])
+    wid, sums = _merge_rows(ids, rows)
     r = c.result
-    return grad_x.astype(r, copy=False), (wid, w_sum.astype(r, copy=False)), (wid, b_sum.astype(r, copy=False))
+    return (grad_x.astype(r, copy=False), (wid, np.array(sums[:, :d], r, order="C")),
+            (wid, np.array(sums[:, d], r)))
 
 
 def _draw_setup(sampler: Any, num_sampled: Any, num_classes: Any, seed: Any, C: int) -> Tuple[Any, int, int]:

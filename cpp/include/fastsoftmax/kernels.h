@@ -151,6 +151,22 @@ struct TripletArgs {
   T* gd; int64_t ldgd;            // batch-all: N x N, may be null
 };
 
+// Candidate correction of sampled logits (sampled-inl.h): rows of num_true
+// label columns, then S sampled columns. out = x + the columns' shifts
+// (true_shift per row, sampled_shift per column; null: none), then the
+// hits (hit_row[k], sampled column hit_col[k]) are set to -inf. out may be x.
+template <class T>
+struct CandidateCorrectionArgs {
+  const T* x; int64_t ldx;
+  T* out; int64_t ldo;
+  int64_t rows, num_true, S;
+  const T* true_shift; int64_t ldt;  // [rows, num_true]
+  const T* sampled_shift;            // [S] or null
+  const int64_t* hit_row;
+  const int64_t* hit_col;
+  int64_t hits;
+};
+
 // What cross-entropy's class indices hold (scan_labels).
 struct LabelCheck {
   int64_t bad;    // the first index outside [0, C) that is not ignore_index; -1: none
@@ -172,7 +188,8 @@ struct LabelCheck {
   X(cross_entropy, CrossEntropyArgs)       \
   X(bce, BceArgs)                          \
   X(multilabel, MultilabelArgs)            \
-  X(triplet, TripletArgs)
+  X(triplet, TripletArgs)                  \
+  X(candidate_correction, CandidateCorrectionArgs)
 
 // A kernel's float32 and float64 instances, called by the type of its arguments.
 template <template <class> class Args>

@@ -42,6 +42,7 @@ namespace FSM_NS {
 #include "kernels/bce-inl.h"
 #include "kernels/multilabel-inl.h"
 #include "kernels/triplet-inl.h"
+#include "kernels/sampled-inl.h"
 #include "kernels/floors-inl.h"
 
 const KernelTable& table() {

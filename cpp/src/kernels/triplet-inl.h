@@ -8,8 +8,6 @@
 // log(1 + e^v) when soft. Losses and slopes are in double.
 #pragma once
 
-template <bool B> struct BoolConst { static constexpr bool value = B; };
-
 // The triplet term h(v) and its slope h'(v).
 template <bool Soft>
 inline double triplet_term(double v, double margin, double& slope) {
@@ -166,7 +164,7 @@ void triplet_all(const Context& ctx, const TripletArgs<T>& a) {
     for (int64_t p = 0; p < N && m > 0; ++p) {
       if (p == i || a.labels[p] != L) continue;
       const double d_ap = static_cast<double>(row[p]);
-      const double slopes = a.soft ? against(d_ap, BoolConst<true>()) : against(d_ap, BoolConst<false>());
+      const double slopes = a.soft ? against(d_ap, Flag<true>()) : against(d_ap, Flag<false>());
       if (gd) gd[p] = static_cast<T>(slopes);
     }
     if (gd)
