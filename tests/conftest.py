@@ -11,6 +11,7 @@ the parity tests can never silently vanish from a CI run.
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 import shlex
 import sys
@@ -114,10 +115,16 @@ def restore_threads():
 
 # Derived from fastsoftmax.__all__, never listed: the public names that are not
 # configuration (fastsoftmax._config) are the functions that compute
-# something. Each is wrapped by the input guard below, and each must have an
-# entry in the op table, tests/ops/ (test_public_api.py checks both).
+# something, and so are the functions of the namespace modules (SPEC:
+# fastsoftmax.sampled), named "<module>.<function>" (their classes, the
+# samplers, are tested in their area's test file). Each is wrapped by the
+# input guard below, and each must have an entry in the op table, tests/ops/
+# (test_public_api.py checks both).
 CONFIG_NAMES = ("__version__", *fastsoftmax._config.__all__)
-PUBLIC_FUNCTIONS = tuple(name for name in fastsoftmax.__all__ if name not in CONFIG_NAMES)
+NAMESPACE_FUNCTIONS = tuple(f"{module.__name__.rsplit('.', 1)[1]}.{name}"
+                            for module in fastsoftmax._NAMESPACE_MODULES for name in module.__all__
+                            if inspect.isfunction(getattr(module, name)))
+PUBLIC_FUNCTIONS = tuple(name for name in fastsoftmax.__all__ if name not in CONFIG_NAMES) + NAMESPACE_FUNCTIONS
 OUTPUT_ARGS = ("out", "grad_out")
 
 
@@ -147,7 +154,9 @@ def _inputs_are_never_modified(monkeypatch):
     """SPEC: never modify an input unless it is out=/grad_out=. Checked on
     every call any test makes through the fastsoftmax namespace."""
     for name in PUBLIC_FUNCTIONS:
-        monkeypatch.setattr(fastsoftmax, name, _never_modifies_inputs(getattr(fastsoftmax, name), name))
+        *space, short = name.split(".")
+        owner = getattr(fastsoftmax, space[0]) if space else fastsoftmax
+        monkeypatch.setattr(owner, short, _never_modifies_inputs(getattr(owner, short), name))
     yield
 
 

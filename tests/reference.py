@@ -458,3 +458,86 @@ def triplet_margin_loss(embeddings, labels, margin=0.2, mining="batch_hard", dis
         ec[idx] += 1j * h
         grad[idx] = np.sum(_triplet_terms(ec, *args)[0]).imag / h / (denom if denom else np.inf)
     return value, grad
+
+
+# --------------------------------------------------------------------------
+# Sampled softmax and NCE (TensorFlow's tf.nn.compute_sampled_logits,
+# sampled_softmax_loss, nce_loss; a removed accidental hit is -inf, no term)
+# --------------------------------------------------------------------------
+
+def _hit_mask(labels, sampled) -> np.ndarray:
+    """[B, S]: sampled candidate s is one of row b's labels."""
+    return (np.asarray(labels)[:, :, None] == np.asarray(sampled)[None, None, :]).any(axis=1)
+
+
+def candidate_correction(logits, labels, sampled, true_expected_count, sampled_expected_count, num_true=1,
+                         subtract_log_q=True, remove_accidental_hits=True, out=None):
+    z = f64(logits).copy()
+    labels = np.asarray(labels).reshape(z.shape[0], num_true)
+    if subtract_log_q:
+        with np.errstate(divide="ignore"):
+            z[:, :num_true] -= np.log(f64(true_expected_count).reshape(z.shape[0], num_true))
+            z[:, num_true:] -= np.log(f64(sampled_expected_count))
+    if remove_accidental_hits:
+        z[:, num_true:][_hit_mask(labels, sampled)] = -np.inf
+    return z
+
+
+def compute_sampled_logits(weights, biases, labels, inputs, sampled_values, num_true=1, subtract_log_q=True,
+                           remove_accidental_hits=True):
+    w, b, x = f64(weights), f64(biases), f64(inputs)
+    sampled, tc, sc = sampled_values
+    labels = np.asarray(labels).reshape(x.shape[0], num_true)
+    ids = np.concatenate([labels, np.broadcast_to(np.asarray(sampled), (x.shape[0], len(sampled)))], axis=1)
+    z = np.einsum("bd,bkd->bk", x, w[ids]) + b[ids]
+    z = candidate_correction(z, labels, sampled, tc, sc, num_true, subtract_log_q, remove_accidental_hits)
+    probs = np.zeros_like(z)
+    probs[:, :num_true] = 1.0 / num_true
+    return z, probs
+
+
+def _sampled_loss(kind, weights, biases, labels, inputs, num_sampled, num_classes, num_true=1, sampled_values=None,
+                  remove_accidental_hits=None, subtract_log_q=True, reduction="none", return_grad=False,
+                  label_smoothing=0.0, **_):
+    """loss and, with return_grad, (grad_inputs, (ids, weight rows), (ids, bias values)) over the distinct ids."""
+    if remove_accidental_hits is None:
+        remove_accidental_hits = kind == "softmax"
+    w, x = f64(weights), f64(inputs)
+    B, T = x.shape[0], num_true
+    sampled = np.asarray(sampled_values[0])
+    z, probs = compute_sampled_logits(weights, biases, labels, inputs, sampled_values, T, subtract_log_q,
+                                      remove_accidental_hits)
+    kept = np.ones(z.shape, bool)
+    if remove_accidental_hits:
+        kept[:, T:] = ~_hit_mask(np.asarray(labels).reshape(B, T), sampled)
+    with np.errstate(**_IGNORE):
+        if kind == "softmax":
+            n_kept = kept.sum(axis=1, keepdims=True)
+            q = np.where(kept, (1 - label_smoothing) * probs + label_smoothing / n_kept, 0.0)
+            lse = logsumexp(z, axis=1)
+            logp = z - lse[:, None]
+            rows = -np.sum(np.where(q > 0, q * logp, 0.0), axis=1)
+            dz = np.exp(logp) * q.sum(axis=1, keepdims=True) - q
+        else:
+            zz = np.where(kept, z, 0.0)
+            rows = np.sum(np.where(kept, softplus(zz) - zz * probs, 0.0), axis=1)
+            dz = np.where(kept, sigmoid(zz) - probs, 0.0)
+    loss, dz = _reduce(rows, dz, reduction, float(B))
+    if not return_grad:
+        return loss
+    labels = np.asarray(labels).reshape(B, T)
+    ids = np.concatenate([labels, np.broadcast_to(sampled, (B, sampled.size))], axis=1)
+    grad_x = np.einsum("bk,bkd->bd", dz, w[ids])
+    distinct, inverse = np.unique(ids, return_inverse=True)
+    gw, gb = np.zeros((distinct.size, w.shape[1])), np.zeros(distinct.size)
+    np.add.at(gw, inverse.reshape(-1), (dz[:, :, None] * x[:, None, :]).reshape(-1, w.shape[1]))
+    np.add.at(gb, inverse.reshape(-1), dz.reshape(-1))
+    return loss, (grad_x, (distinct, gw), (distinct, gb))
+
+
+def sampled_softmax_loss(*args, **kwargs):
+    return _sampled_loss("softmax", *args, **kwargs)
+
+
+def nce_loss(*args, **kwargs):
+    return _sampled_loss("nce", *args, **kwargs)

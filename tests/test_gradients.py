@@ -37,8 +37,11 @@ def test_gradient_is_the_derivative_of_the_loss(op, sample):
     rng = np.random.default_rng(1)
     args, kwargs = sample.build(np.random.default_rng(0), np.dtype(np.float64))
     _, grad = op.fn(*args, **kwargs)
-    # a gradient per array argument from the first on (margin losses: (grad_x, grad_weight))
-    for pos, g in enumerate(grad if isinstance(grad, tuple) else (grad,)):
+    # a gradient per array argument from the first on (margin losses: (grad_x, grad_weight)),
+    # or where the op's entry places them (sparse gradients made dense)
+    by_argument = (op.grads_by_argument(args, grad) if op.grads_by_argument
+                   else enumerate(grad if isinstance(grad, tuple) else (grad,)))
+    for pos, g in by_argument:
         x = np.array(args[pos], dtype=np.float64)
         for flat in rng.choice(x.size, size=min(PROBES, x.size), replace=False):
             i = np.unravel_index(flat, x.shape)

@@ -339,3 +339,12 @@ def test_candidate_correction_outputs(rng, layout):
         assert got.dtype == z.dtype and np.array_equal(z, before)
     tol = 1e-3 if got.dtype == np.float16 else 1e-12
     np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("bad", ["abc", {"a": 1}, np.array([None, 1.0], dtype=object)])
+def test_expected_counts_that_are_not_numbers_are_named(bad):
+    z = np.zeros((2, 3))
+    with pytest.raises(TypeError, match="true_expected_count"):
+        fss.candidate_correction(z, [[1], [2]], [4, 5], bad, [1.0, 1.0])
+    with pytest.raises(TypeError, match="sampled_expected_count"):
+        fss.candidate_correction(z, [[1], [2]], [4, 5], [[1.0], [1.0]], bad)

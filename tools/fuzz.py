@@ -210,7 +210,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     if args.replay:
         return replay(args.replay, args.seed, args.budget)
-    op_names = [n for n in args.ops.split(",") if n] or [op.name for op in ops.OPS]
+    op_names = [n for n in args.ops.split(",") if n] or [op.name for op in ops.OPS if op.fuzzed]
     unknown = [n for n in op_names if n not in ops.OPS_BY_NAME]
     if unknown:
         parser.error(f"unknown ops {unknown}; the table has {sorted(ops.OPS_BY_NAME)}")

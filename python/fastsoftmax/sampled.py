@@ -169,6 +169,14 @@ def _labels(labels: Any, B: int, num_true: int, num_classes: int) -> np.ndarray:
     return lab
 
 
+def _counts(value: Any, name: str) -> np.ndarray:
+    """Expected counts as float64; a value that is not real numbers is a TypeError naming the argument."""
+    a = as_array(value, name)
+    if a.dtype.kind not in "fiub":
+        raise TypeError(f"{name}: expected real numbers, got dtype {a.dtype}")
+    return a.astype(np.float64)
+
+
 def _sampled_values(values: Any, B: int, num_true: int, num_classes: int
                     ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     try:
@@ -179,12 +187,12 @@ def _sampled_values(values: Any, B: int, num_true: int, num_classes: int
     ids = _class_ids(sampled, "sampled_candidates", num_classes)
     if ids.ndim != 1:
         raise ValueError(f"sampled_candidates has shape {ids.shape}; expected (S,)")
-    tc = np.asarray(true_count, np.float64)
+    tc = _counts(true_count, "true_expected_count")
     if num_true == 1 and tc.shape == (B,):
         tc = tc[:, None]
     if tc.shape != (B, num_true):
         raise ValueError(f"true_expected_count has shape {tc.shape}; expected ({B}, {num_true})")
-    sc = np.asarray(sampled_count, np.float64)
+    sc = _counts(sampled_count, "sampled_expected_count")
     if sc.shape != ids.shape:
         raise ValueError(f"sampled_expected_count has shape {sc.shape}; expected {ids.shape}, one per candidate")
     return ids, tc, sc
@@ -252,9 +260,11 @@ def candidate_correction(logits: Any, labels: Any, sampled: Any, true_expected_c
         remove_accidental_hits, "remove_accidental_hits")
     B = z.shape[0]
     ids = as_array(sampled, "sampled")
-    if ids.ndim != 1 or z.shape[1] != num_true + ids.size:
+    if ids.ndim != 1:
+        raise ValueError(f"sampled has shape {ids.shape}; expected (S,): the candidates' class ids")
+    if z.shape[1] != num_true + ids.size:
         raise ValueError(f"logits has shape {z.shape} but sampled has shape {ids.shape}: expected logits of shape "
-                         f"({B}, num_true + S) = ({B}, {num_true + (ids.size if ids.ndim == 1 else '?')})")
+                         f"({B}, num_true + S) = ({B}, {num_true + ids.size})")
     big = np.iinfo(np.int64).max
     lab = _labels(labels, B, num_true, big)
     cand, tc, sc = _sampled_values((ids, true_expected_count, sampled_expected_count), B, num_true, big)
@@ -421,9 +431,10 @@ def _loss_with_grads(kind: str, weights: Any, biases: Any, labels: Any, inputs: 
     reduction = _check_reduction(reduction)
     smoothing = check_finite(label_smoothing, "label_smoothing", low=0.0, high=1.0)
     return_grad = flag(return_grad, "return_grad")
-    if np.ndim(weights) != 2:
-        raise ValueError(f"weights has shape {np.shape(weights)}; expected (C, d): a row per class")
-    C = np.shape(weights)[0]
+    weights = as_float_array(weights, "weights")[0]
+    if weights.ndim != 2:
+        raise ValueError(f"weights has shape {weights.shape}; expected (C, d): a row per class")
+    C = weights.shape[0]
     sampler, num_sampled, num_classes = _draw_setup(sampler, num_sampled, num_classes, seed, C)
     c = _sampled_logits(weights, biases, labels, inputs, sampled_values, num_true, subtract_log_q,
                         remove_accidental_hits, num_classes=num_classes, sampler=sampler, num_sampled=num_sampled)

@@ -2,7 +2,7 @@
 
 Each public function is registered once, in the module of its area
 (softmax.py, logsumexp.py, backward.py, cross_entropy.py, bce.py, multilabel.py,
-margin.py, triplet.py), with
+margin.py, triplet.py, sampled.py), with
   * its float64 reference (tests/reference.py),
   * its sample inputs: shapes hitting vector tails and chunk edges, layouts
     (transposed, strided, negative strides), axes, special values,
@@ -28,12 +28,12 @@ from typing import Dict, List, Tuple
 import numpy as np
 import pytest
 
-from . import backward, bce, cross_entropy, logsumexp, margin, multilabel, softmax, triplet
+from . import backward, bce, cross_entropy, logsumexp, margin, multilabel, sampled, softmax, triplet
 # re-exported (noqa: F401): the tests use ops.<name> whichever module defines it
 from .backward import assert_backward_close
 from .common import (INF, LOSS_LENGTHS, LOSS_RTOL, NAN, RTOL, STREAM_BYTES, TAIL_LENGTHS, TEMPERATURES, TINY, UNIT,
-                     BadInput, OpInfo, Sample, assert_grad_close, assert_loss_close, assert_same_specials,
-                     assert_within, check_dtype, fail_elements, stream_rows)
+                     BadInput, OpInfo, Sample, assert_grad_close, assert_loss_close, assert_loss_part_close, assert_same_specials,
+                     assert_within, check_dtype, fail_elements, public_function, stream_rows)
 from .cross_entropy import index_target, prob_target
 from .inputs import (axis_cases, dtype_cases, layout_cases, normal, out_cases, special_rows, temperature_cases,
                      unaligned, x_axis)
@@ -41,7 +41,7 @@ from .logsumexp import assert_logsumexp_close
 from .softmax import assert_log_softmax_close, assert_softmax_close
 
 # The area modules, in the order of the table (and of the test ids).
-AREAS = (softmax, logsumexp, backward, cross_entropy, bce, multilabel, margin, triplet)
+AREAS = (softmax, logsumexp, backward, cross_entropy, bce, multilabel, margin, triplet, sampled)
 
 OPS: List[OpInfo] = [op for area in AREAS for op in area.OPS]
 OPS_BY_NAME: Dict[str, OpInfo] = {op.name: op for op in OPS}

@@ -47,6 +47,14 @@ TINY = {np.dtype(np.float32): 1e-30, np.dtype(np.float64): 1e-290}
 LOSS_RTOL = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-12}
 
 
+def public_function(name: str) -> Callable[..., Any]:
+    """fastsoftmax.<name>; a dotted name is in a namespace module (``sampled.nce_loss``)."""
+    obj: Any = fastsoftmax
+    for part in name.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
 # --------------------------------------------------------------------------
 # Registry types
 # --------------------------------------------------------------------------
@@ -103,10 +111,20 @@ class OpInfo:
     # (ValueError or TypeError naming one of them), for the fuzzer: rules
     # between options that no single sample shows.
     refused_options: Optional[Callable[[dict], Sequence[str]]] = None
+    # (argument position, dense gradient) pairs from the gradient the op
+    # returns with return_grad=True (tests/test_gradients.py). None: one
+    # gradient per array argument from the first on.
+    grads_by_argument: Optional[Callable[[tuple, Any], Sequence[Tuple[int, np.ndarray]]]] = None
+    # Whether tests/test_fuzz.py mutates its calls. The fuzzer's model of a
+    # valid call (one array of logits, integer arguments as class ids
+    # counted along it) does not describe the sampled functions, whose
+    # integer arguments are labels, candidates, num_sampled and num_classes
+    # of several arrays; their bad inputs are the table's and test_sampled's.
+    fuzzed: bool = True
 
     @property
     def fn(self) -> Callable[..., Any]:
-        return getattr(fastsoftmax, self.name)
+        return public_function(self.name)
 
     def __repr__(self) -> str:
         return self.name
@@ -171,6 +189,18 @@ def assert_loss_close(got, want, dtype, what: str, reduction: str, lead_shape) -
     # Relative, with an absolute floor of rtol: a row whose target has p ~ 1
     # has a loss ~ 0 computed as lse - x_t, accurate only in absolute terms.
     assert_within(np.atleast_1d(got), np.atleast_1d(w), rtol * (np.abs(np.atleast_1d(w)) + 1.0), what)
+
+
+def assert_loss_part_close(got, want, kwargs, dtype, what: str, rows: int, default_reduction: str = "mean"):
+    """The loss of a call (its first result with return_grad=True) against
+    the reference's; returns (got gradient, reference gradient) with
+    return_grad, else None."""
+    red = kwargs.get("reduction", default_reduction)
+    if not kwargs.get("return_grad"):
+        assert_loss_close(got, want, dtype, what, red, (rows,))
+        return None
+    assert_loss_close(got[0], want[0], dtype, what, red, (rows,))
+    return got[1], want[1]
 
 
 def assert_grad_close(got, want, dtype, what: str, atol: float = 0.0) -> None:
