@@ -38,6 +38,7 @@ namespace FSM_NS {
 #include "kernels/logsumexp-inl.h"
 #include "kernels/backward-inl.h"
 #include "kernels/labels-inl.h"
+#include "kernels/xent-tiny-inl.h"
 #include "kernels/xent-inl.h"
 #include "kernels/bce-inl.h"
 #include "kernels/multilabel-inl.h"

@@ -11,9 +11,7 @@
 // A sum of c (lse - x_c) is taken as (sum c)(lse - M) + sum c (M - x_c), M
 // the row's max: its terms are >= 0, so huge logits do not cancel.
 // The gradient is scaled by grad_scale (1/sum of weights for "mean").
-// Tiny rows run down the columns of a transposed tile: the targets too for
-// probabilities (Q and D = sum w q' (M - x) summed down the columns), each lane's
-// target compared with the column's class for indices.
+// Tiny rows run down the columns of a transposed tile (xent-tiny-inl.h).
 // With a given lse (CrossEntropyArgs), x is a slice of the classes: p_c =
 // exp(x_c - M) exp(M - lse), and the loss terms are the slice's share.
 #pragma once
@@ -156,120 +154,8 @@ struct CrossEntropyPolicy {
     return chunk_writer<Stream>(out + r * ldo + off, len, ign ? nullptr : factors, vec, one);
   }
   void tiny(TinyTile<T>& tile, int64_t b, int64_t count, int64_t last) const {
-    if (a.probs) tiny_probs(tile, b, count, last);
-    else tiny_indices(tile, b, count);
-  }
-
-  // Tiny rows with probability targets: Q and D down the columns before the
-  // exp values replace x; loss and gradient factor in double, N rows at once.
-  void tiny_probs(TinyTile<T>& tile, int64_t b, int64_t count, int64_t last) const {
-    constexpr int N = V::N, ND = Vec<double>::N;
-    const int64_t C = a.C;
-    const T* wt = cw;
-    const V a1 = set1(static_cast<T>(1.0 - eps)), a0 = set1(static_cast<T>(eps / static_cast<double>(C)));
-    TinyTile<T> qt;
-    qt.load(a.probs, a.ldp, b, last, C);
-    V Q = set1(T(0)), D = Q, M = set1(-T(HUGE_VAL));
-    for (int64_t j = 0; j < C; ++j) M = vmax(tile.col[j], M);
-    for (int64_t j = 0; j < C; ++j) {
-      V qp = fmadd(qt.col[j], a1, a0);
-      if (wt) qp = qp * set1(wt[j]);
-      Q = Q + qp;
-      D = D + times_gap(qp, M, tile.col[j]);
-    }
-    if (out) tile.template stats<true>(C, UnitScale<T>());
-    else tile.template stats<false>(C, UnitScale<T>());
-    alignas(64) double Sd[N], logS[N], Md[N], Qd[N], Dd[N], loss[N], fac[N];
-    tiny_log_sums(tile, C, UnitScale<T>(), out != nullptr, Sd, logS);
-    lanes_to_double(tile.M, Md);
-    lanes_to_double(Q, Qd);
-    lanes_to_double(D, Dd);
-    for (int k = 0; k < N; k += ND) {
-      const Vec<double> lse = loadu(Md + k) + loadu(logS + k), q = loadu(Qd + k);
-      Vec<double> l = q * loadu(logS + k) + loadu(Dd + k), pc = q;  // lse - M = log S
-      if (z != 0) {
-        l = l + set1(z) * lse * lse;
-        pc = pc + set1(2.0 * z) * lse;
-      }
-      storeu(loss + k, l);
-      storeu(fac + k, set1(gs) * pc / loadu(Sd + k));
-    }
-    for (int64_t k = 0; k < count; ++k) a.row_loss[b + k] = loss[k];
-    if (!out) return;
-    const V vf = lanes_from_double<T>(fac), a1g = set1(static_cast<T>(gs * (1.0 - eps)));
-    for (int64_t j = 0; j < C; ++j) {
-      const V tq = fmadd(qt.col[j], a1g, vk);
-      tile.col[j] = tile.col[j] * vf - (wt ? tq * set1(wt[j]) : tq);
-    }
-    tile.store(out, ldo, b, count, C);
-  }
-
-  // Tiny rows with class indices: each row's loss from its lane's M and
-  // log S (in double, N rows at once when there are no weights, smoothing,
-  // z_loss or given lse), the gradient down the columns.
-  void tiny_indices(TinyTile<T>& tile, int64_t b, int64_t count) const {
-    constexpr int N = V::N;
-    const int64_t C = a.C;
-    const T* wt = cw;
-    if (out) tile.template stats<true>(C, UnitScale<T>());
-    else tile.template stats<false>(C, UnitScale<T>());
-    alignas(64) double Sd[N], logS[N];
-    alignas(64) T Ms[N], target[N];
-    V f, vhit, vlive;  // per row: gradient factor, what the target class loses, 1 unless ignored
-    tiny_log_sums(tile, C, UnitScale<T>(), out != nullptr, Sd, logS);
-    storeu(Ms, tile.M);
-    if (!wt && eps == 0 && z == 0 && !a.lse) {
-      alignas(64) double Md[N], xt[N], alive[N], loss[N], factor[N], hits[N];
-      for (int k = 0; k < N; ++k) {
-        const bool on = k < count && !skip(b + k);
-        const int64_t t = on ? a.target[b + k] : 0;
-        Md[k] = Ms[k];
-        xt[k] = on ? static_cast<double>(a.x[(b + k) * a.ldx + t]) : 0.0;
-        alive[k] = on ? 1.0 : 0.0;
-        target[k] = on ? static_cast<T>(t) : T(-1);
-      }
-      const Vec<double> vgs = set1(gs), zero = set1(0.0);
-      for (int k = 0; k < N; k += Vec<double>::N) {
-        const Vec<double> on = loadu(alive + k);
-        storeu(loss + k, select(neq(on, zero), (loadu(Md + k) - loadu(xt + k)) + loadu(logS + k), zero));
-        storeu(factor + k, vgs / loadu(Sd + k) * on);
-        storeu(hits + k, vgs * on);
-      }
-      f = lanes_from_double<T>(factor);
-      vhit = lanes_from_double<T>(hits);
-      vlive = lanes_from_double<T>(alive);
-      for (int k = 0; k < count; ++k) a.row_loss[b + k] = loss[k];  // log S exact where x_t = M, S < 2
-    } else {
-      alignas(64) T pscale[N], hit[N], live[N];
-      for (int k = 0; k < N; ++k) {
-        pscale[k] = hit[k] = live[k] = T(0);
-        target[k] = T(-1);
-        Row row;
-        if (k >= count) continue;
-        if (skip(b + k)) {
-          skipped(b + k, row);
-          continue;
-        }
-        pscale[k] = static_cast<T>(finish(b + k, Ms[k], Sd[k], logS[k], row));
-        hit[k] = static_cast<T>(row.hit);
-        live[k] = T(1);
-        target[k] = static_cast<T>(row.target);
-      }
-      f = loadu(pscale);
-      vhit = loadu(hit);
-      vlive = loadu(live);
-    }
-    if (!out) return;
-    const V vt = loadu(target), zero = set1(T(0));
-    const V smooth = vlive * vk;
-    const auto is_live = neq(vlive, zero);  // ignored rows get 0, even from NaN logits
-    for (int64_t j = 0; j < C; ++j) {
-      V g = tile.col[j] * f;
-      if (eps > 0) g = g - (wt ? set1(wt[j]) * smooth : smooth);
-      g = g - select(neq(vt, set1(static_cast<T>(j))), zero, vhit);
-      tile.col[j] = select(is_live, g, zero);
-    }
-    tile.store(out, ldo, b, count, C);
+    if (a.probs) xent_tiny_probs(*this, tile, b, count, last);
+    else xent_tiny_indices(*this, tile, b, count);
   }
 };
 
