@@ -58,6 +58,16 @@ def as_float_array(x: Any, name: str, complex_ok: bool = False) -> Tuple[np.ndar
     raise TypeError(f"{name}: unsupported dtype {dt}; expected {kinds}, integer or bool array")
 
 
+def _as_int(value: Any, message: str) -> int:
+    """operator.index(value), a bool or a non-integer raising TypeError(message)."""
+    if isinstance(value, (bool, np.bool_)):  # operator.index takes True as 1 (np.True_ too, NumPy < 2.3)
+        raise TypeError(message)
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(message) from None
+
+
 def normalize_axes(axis: AxisArg, ndim: int, name: str = "axis") -> Tuple[int, ...]:
     """Sorted, non-negative axes; None means all of them."""
     if axis is None:
@@ -68,12 +78,7 @@ def normalize_axes(axis: AxisArg, ndim: int, name: str = "axis") -> Tuple[int, .
         raw = [axis]
     out = []
     for ax in raw:
-        if isinstance(ax, (bool, np.bool_)):  # operator.index takes True as 1 (np.True_ too, NumPy < 2.3)
-            raise TypeError(f"{name}: expected an int, a tuple of ints or None, got {axis!r}")
-        try:
-            ax = operator.index(ax)
-        except TypeError:
-            raise TypeError(f"{name}: expected an int, a tuple of ints or None, got {axis!r}") from None
+        ax = _as_int(ax, f"{name}: expected an int, a tuple of ints or None, got {axis!r}")
         if not -ndim <= ax < ndim:
             raise np.exceptions.AxisError(ax, ndim) if hasattr(np, "exceptions") else ValueError(
                 f"{name} {ax} is out of bounds for an array of dimension {ndim}")
@@ -175,12 +180,7 @@ def separate_from(inp: np.ndarray, out_block: np.ndarray) -> np.ndarray:
 
 def integer(value: Any, name: str, low: Optional[int] = -2**63, high: Optional[int] = 2**63 - 1) -> int:
     """``value`` as a Python int in [low, high] (None: unbounded); bools and non-integers are a TypeError."""
-    if isinstance(value, (bool, np.bool_)):  # operator.index takes True as 1 (np.True_ too, NumPy < 2.3)
-        raise TypeError(f"{name}: expected an int, got {value!r}")
-    try:
-        v = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name}: expected an int, got {value!r}") from None
+    v = _as_int(value, f"{name}: expected an int, got {value!r}")
     if low is not None and high is not None and not low <= v <= high:
         raise ValueError(f"{name} must be in [{low}, {high}], got {v}")
     return v
