@@ -60,29 +60,37 @@ inline void per_row_values(const ChunkArrays<T>& w) {
     per_row_in_double<T>(w.csum, w.fac, [](Vec<double> S) { return vlog(S); });
 }
 
-// The per-row value P (1/S or log S) of the tile's N rows, in double, into d
-// (and their S into Sd).
-template <PerRow P, class T>
-inline void tiny_per_row(const TinyTile<T>& tile, double* Sd, double* d) {
+// S of the tile's N rows into Sd; where one term dominates (1 <= S < 2)
+// it is 1 + the terms below the max, summed apart (the rows' second read,
+// sum_exact's rule, here the tile's lanes at once), and those terms go to
+// below (-1 in the other lanes). Returns whether a lane dominated.
+template <class T, class Sc>
+inline bool tiny_sums(const TinyTile<T>& tile, int64_t n, const Sc& scale, bool kept, double* Sd, double* below) {
+  constexpr int N = Vec<T>::N;
   lanes_to_double(tile.S, Sd);
-  if (P == PerRow::kInvS) per_row_in_double<T>(Sd, d, [](Vec<double> s) { return set1(1.0) / s; });
-  else per_row_in_double<T>(Sd, d, [](Vec<double> s) { return vlog(s); });
+  bool any = false;
+  for (int k = 0; k < N; ++k) any |= dominated(Sd[k]);
+  if (!any) return false;
+  alignas(64) double terms[N];
+  lanes_to_double(tile.below_max(n, scale, kept), terms);
+  for (int k = 0; k < N; ++k) {
+    below[k] = dominated(Sd[k]) ? terms[k] : -1.0;
+    if (below[k] >= 0.0) Sd[k] = 1.0 + terms[k];
+  }
+  return true;
 }
 
-// log S of the tile's N rows into logS (their S into Sd), with log1p of the
-// terms below the max where one term dominates (1 <= S < 2, log_sum_exact's
-// rule), the tile's lanes at once: no second read of each row.
+// S (as tiny_sums) and log S of the tile's N rows into Sd and logS, with
+// log1p of the terms below the max where one term dominates.
 template <class T, class Sc>
 inline void tiny_log_sums(const TinyTile<T>& tile, int64_t n, const Sc& scale, bool kept, double* Sd, double* logS) {
   constexpr int N = Vec<T>::N;
-  tiny_per_row<PerRow::kLogS>(tile, Sd, logS);
-  bool dominated = false;
-  for (int k = 0; k < N; ++k) dominated |= Sd[k] >= 1.0 && Sd[k] < 2.0;
-  if (!dominated) return;
   alignas(64) double below[N];
-  lanes_to_double(tile.below_max(n, scale, kept), below);
+  const bool any = tiny_sums(tile, n, scale, kept, Sd, below);
+  per_row_in_double<T>(Sd, logS, [](Vec<double> s) { return vlog(s); });
+  if (!any) return;
   for (int k = 0; k < N; ++k)
-    if (Sd[k] >= 1.0 && Sd[k] < 2.0) logS[k] = log1p(below[k]);
+    if (below[k] >= 0.0) logS[k] = log1p(below[k]);
 }
 
 // Whether a row's exp values are kept for its writer (two rows of them a

@@ -1,28 +1,24 @@
 // Vectorised exp.
 //
-// Method (Cephes expf / exp, S. Moshier, with a shorter float polynomial):
-// n = round(x / ln 2) by the shifter trick, r = x - n ln 2, exp(r) by a
-// polynomial on |r| <= ln(2)/2, times 2^n built in the exponent bits.
-//  - float: ln 2 rounded to float is within 2.8e-9 (relative) of ln 2, so
-//    with a fused multiply-add r takes one step; its error |n| * 1.9e-9 is
-//    below the rounding of the kernels' own argument (x - M) s
-//    (|(x - M) s| * 6e-8). exp(r) is a
-//    degree-5 polynomial with p(0) = 1, fitted here (Lawson's iteration for
-//    the minimax relative error, 9.5e-8 on the interval). Six multiply-adds
-//    in all, against nine for Cephes' degree-7 form.
-//  - double: ln 2 split in two (Cody & Waite); exp(r) is a degree-11
-//    polynomial, the Chebyshev interpolant of exp on the interval (mpmath's
-//    chebyfit), relative error 1.7e-17 with its coefficients rounded to
-//    double. Twelve multiply-adds, against fourteen for the Taylor series
-//    to degree 13.
+// Method (Cephes expf / exp, S. Moshier): n = round(x / ln 2) by the
+// shifter trick, r = x - n ln 2 with ln 2 split in two (Cody & Waite: n
+// ln2_hi is exact, so r carries no error from the rounding of ln 2, which
+// would grow with |n|), exp(r) by a polynomial on |r| <= ln(2)/2, times 2^n
+// built in the exponent bits.
+//  - float: exp(r) is a degree-6 polynomial with p(0) = 1, fitted here
+//    (Lawson's iteration for the minimax relative error, 2.0e-9 on the
+//    interval; 0.9 ulp with Horner's roundings in float).
+//  - double: exp(r) is a degree-11 polynomial, the Chebyshev interpolant of
+//    exp on the interval (mpmath's chebyfit), relative error 1.7e-17 with
+//    its coefficients rounded to double.
 // Inputs below about ln(smallest normal) - 0.35 give exactly 0; between that
 // and ln(smallest normal) the result is a denormal within three (float) or
 // one (double) denormal spacings of exp(x) (all below 1.2e-38 / 2.2e-308);
 // inputs above the largest finite result give +inf; NaN gives NaN.
 // Error against a float64 / long double reference over the whole input range
-// (tests/test_exp.py): float at most 2.5 + |x|/20 ulp (measured: 2.5 ulp on
-// [-16, 16], 5.3 ulp at the ends of the range), double at most 2 ulp, on
-// every SIMD level.
+// (tests/test_exp.py): float at most 1.5 ulp (measured 1.05 with fused
+// multiply-adds, 1.32 at the scalar level, whose a*b+c rounds twice),
+// double at most 2 ulp (measured 0.93 and 1.17), on every SIMD level.
 #pragma once
 
 template <class T> struct ExpConstants;
@@ -36,11 +32,6 @@ template <> struct ExpConstants<float> {
   // 1.5 * 2^23 + 127: adding it rounds x/ln2 to an integer n and leaves
   // n + 127 (the biased exponent of 2^n) in the low mantissa bits.
   static constexpr float shifter = 12583039.0f;
-  // With a fused multiply-add (every SIMD level), r = x - n ln2 in one step
-  // with ln 2 rounded to float; the scalar level's a*b+c rounds n*ln2, so it
-  // uses the Cody-Waite split, whose n*ln2_hi is exact.
-  static constexpr bool one_step = FSM_SIMD_LEVEL > 0;
-  static constexpr float ln2 = 0.693147182464599609375f;
   static constexpr float ln2_hi = 0.693359375f;
   static constexpr float ln2_lo = -2.12194440e-4f;
   static constexpr int mantissa_bits = 23;
@@ -54,7 +45,6 @@ template <> struct ExpConstants<double> {
   static constexpr double exp_big = 2.2844135865397566e222;
   static constexpr double log2e = 1.4426950408889634;
   static constexpr double shifter = 6755399441056767.0;  // 1.5 * 2^52 + 1023
-  static constexpr bool one_step = false;  // ln 2 rounded to double is too far from ln 2 for |n| up to 1023
   static constexpr double ln2_hi = 0.693145751953125;
   static constexpr double ln2_lo = 1.42860682030941723212e-6;
   static constexpr int mantissa_bits = 52;
@@ -63,11 +53,12 @@ template <> struct ExpConstants<double> {
 
 // exp(r) for |r| <= ln(2)/2.
 inline Vec<float> exp_poly(Vec<float> r) {
-  Vec<float> p = set1(8.290315978229046e-3f);
-  p = fmadd(p, r, set1(4.189793020486832e-2f));
-  p = fmadd(p, r, set1(1.666763573884964e-1f));
-  p = fmadd(p, r, set1(4.999915063381195e-1f));
-  p = fmadd(p, r, set1(9.999997019767761e-1f));
+  Vec<float> p = set1(1.3843652559444308e-3f);
+  p = fmadd(p, r, set1(8.37415549904108e-3f));
+  p = fmadd(p, r, set1(4.166800156235695e-2f));
+  p = fmadd(p, r, set1(1.6666431725025177e-1f));
+  p = fmadd(p, r, set1(4.999999403953552e-1f));
+  p = fmadd(p, r, set1(1.0f));
   return fmadd(p, r, set1(1.0f));
 }
 
@@ -95,13 +86,7 @@ inline Vec<T> vexp_bounded(Vec<T> x) {
   x = vmax(set1(C::floor), x);
   const Vec<T> t = fmadd(x, set1(C::log2e), set1(C::shifter));
   const Vec<T> n = t - set1(C::shifter);
-  Vec<T> r;
-  if constexpr (C::one_step) {
-    r = fmadd(n, set1(-C::ln2), x);
-  } else {
-    r = fmadd(n, set1(-C::ln2_hi), x);
-    r = fmadd(n, set1(-C::ln2_lo), r);
-  }
+  const Vec<T> r = fmadd(n, set1(-C::ln2_lo), fmadd(n, set1(-C::ln2_hi), x));
   return exp_poly(r) * exponent_bits<C::mantissa_bits>(t);
 }
 

@@ -143,24 +143,29 @@ inline void with_scale(T s, const Body& body) {
 // The sum of exp((x - M) s) over the elements below M: S without its largest
 // term. Where one element is M (S < 2: each such element adds 1), log S =
 // log1p(this) keeps the terms that S = 1 + s rounds away (the log S of
-// [0, -40] is 0 in double, not 4.25e-18: SciPy's gh-18295).
+// [0, -40] is 0 in double, not 4.25e-18: SciPy's gh-18295). Compensated:
+// it is read for those rows only.
 template <class T, class Sc>
 inline double sum_below_max(const T* x, int64_t n, const Sc& scale, T M) {
   using V = Vec<T>;
   const V vm = set1(exp_shift(M) * scale.h), zero = set1(T(0));
-  return chunked_sum<T>(n, [&](int64_t i, int64_t left) {
+  return compensated_sum<T>(n, [&](int64_t i, int64_t left) {
     const V d = scale(load_n(x + i, left), vm);
     const V e = select(lt(d, zero), vexp_bounded(d), zero);  // the max (d = 0) left out
     return left < V::N ? select(lanes_below<T>(left), e, zero) : e;
   });
 }
 
-// log S of a row, or log1p(sum_below_max) where one term dominates
-// (1 <= S < 2): -log S is then log_softmax's largest element, near 0, and
-// keeps its relative accuracy (a second read of such rows only).
+// Whether one term of a row's sum dominates: 1 <= S < 2, so exactly one
+// element is at the max and S = 1 + sum_below_max.
+inline bool dominated(double S) { return S >= 1.0 && S < 2.0; }
+
+// log S of a row, or log1p(sum_below_max) where one term dominates: -log S
+// is then log_softmax's largest element, near 0, and keeps its relative
+// accuracy (a second read of such rows only).
 template <class T, class Sc>
 inline double log_sum_exact(const T* x, int64_t n, const Sc& scale, T M, double S, double log_S) {
-  return S >= 1.0 && S < 2.0 ? log1p(sum_below_max(x, n, scale, M)) : log_S;
+  return dominated(S) ? log1p(sum_below_max(x, n, scale, M)) : log_S;
 }
 
 // Max of one chunk's x (b == 0 excluded), in one accumulator (a max is

@@ -2,13 +2,14 @@
 //
 //   softmax(x)_i     = exp((x_i - M) s) / S          (s = 1/temperature)
 //   log_softmax(x)_i = (x_i - M) s - log S
-// (log S = log1p of the terms below the max where one term dominates, S < 2)
+// (where one term dominates, S < 2, the terms below the max are summed
+// again apart: S = 1 + them, log S = log1p of them)
 // with M (the max of x, unscaled), S from row_stats (rowstats-inl.h).
 // softmax rescales the row's exp values (kept, or computed again for rows
 // too long to keep) by exp((m_c - M) s) / S per chunk; log_softmax reads x
 // again.
-// Error: exp within 2.5 + |(x - M) s|/20 ulp; softmax within ~5 ulp +
-// |(x - M) s| ulp (the rounding of the argument).
+// Error: exp within 1.5 ulp; softmax within ~3 ulp + |(x - M) s| ulp (the
+// rounding of the argument).
 #pragma once
 
 // The writer of one softmax row: y = e * f, e the row's exp values
@@ -53,15 +54,21 @@ struct SoftmaxPolicy : SoftmaxRows<T, Sc> {
   static constexpr PerRow kPerRow = PerRow::kInvS;
   using SoftmaxRows<T, Sc>::SoftmaxRows;
 
-  double finish(int64_t, T, double, double inv_S, Row&) const { return inv_S; }
+  // 1/S, with S = 1 + the terms below the max summed apart where one term
+  // dominates: the small probabilities keep their relative accuracy
+  // (a second read of such rows only).
+  double finish(int64_t r, T M, double S, double inv_S, Row&) const {
+    return dominated(S) ? 1.0 / (1.0 + sum_below_max(this->a.x + r * this->a.ldx, this->a.n, this->scale, M)) : inv_S;
+  }
   template <bool Stream, class Exps>
   auto writer(int64_t r, int64_t off, int64_t len, const Exps& e, const T* factors, const Row&) const {
     return softmax_writer<Stream>(this->out + r * this->ldo + off, len, e, factors);
   }
   void tiny(TinyTile<T>& tile, int64_t b, int64_t count, int64_t) const {
-    alignas(64) double Sd[Vec<T>::N], inv_S[Vec<T>::N];
+    alignas(64) double Sd[Vec<T>::N], below[Vec<T>::N], inv_S[Vec<T>::N];
     tile.template stats<true>(this->a.n, this->scale);
-    tiny_per_row<PerRow::kInvS>(tile, Sd, inv_S);
+    tiny_sums(tile, this->a.n, this->scale, true, Sd, below);
+    per_row_in_double<T>(Sd, inv_S, [](Vec<double> s) { return set1(1.0) / s; });
     const Vec<T> f = lanes_from_double<T>(inv_S);
     for (int64_t j = 0; j < this->a.n; ++j) tile.col[j] = tile.col[j] * f;
     tile.store(this->out, this->ldo, b, count, this->a.n);

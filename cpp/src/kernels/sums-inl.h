@@ -46,3 +46,40 @@ inline double chunked_sum(int64_t n, const F& f) {
   NoWriter none;
   return chunked_sum<T>(n, f, none);
 }
+
+// x + y as (sum, error): sum + error == x + y exactly (Knuth's TwoSum;
+// needs no ordering of |x| and |y|).
+template <class V>
+FSM_HOT V two_sum(V x, V y, V& err) {
+  const V t = x + y, z = t - x;
+  err = (x - (t - z)) + (y - z);
+  return t;
+}
+
+// The sum over a row of f(i) (a vector of terms, lanes from `left` on 0)
+// with each lane's rounding errors carried along (TwoSum), the lanes then
+// added in double in lane order, their errors likewise: the second read of
+// rows dominated by one term, whose small remainder (log1p's argument, or
+// S - 1) keeps its last digits, where plain lane sums of a thousand equal
+// terms lose two of them.
+template <class T, class F>
+inline double compensated_sum(int64_t n, const F& f) {
+  using V = Vec<T>;
+  constexpr int64_t N = V::N;
+  V s = set1(T(0)), c = s;
+  for (int64_t i = 0; i < n; i += N) {
+    V err;
+    s = two_sum(s, f(i, min64(N, n - i)), err);
+    c = c + err;
+  }
+  alignas(64) T sums[N], errs[N];
+  storeu(sums, s);
+  storeu(errs, c);
+  double hi = 0.0, lo = 0.0;
+  for (int k = 0; k < N; ++k) {
+    double err;
+    hi = two_sum(hi, static_cast<double>(sums[k]), err);
+    lo += err + static_cast<double>(errs[k]);
+  }
+  return hi + lo;
+}

@@ -61,23 +61,18 @@ struct CrossEntropyPolicy {
   // c (M - x), 0 where c = 0: a class masked with a -inf logit and no target
   // mass (or weight) adds nothing (0 log 0 = 0), where the product would be NaN.
   static V times_gap(V c, V M, V x) { return select(neq(c, set1(T(0))), c * (M - x), set1(T(0))); }
-  // lse - x_t as (M - x_t) + log S: no cancellation of a huge M against a
-  // huge x_t, and where x_t is the row's one maximum (S < 2) the loss is
-  // log S = log1p(the other terms), its small value kept (sum_below_max).
-  static bool dominant(double xt, T M, double S) {
-    return xt == static_cast<double>(M) && S < 2.0 && fabs(xt) < HUGE_VAL;
-  }
-  double target_margin(const T* x, T M, double S, double logS, int64_t t) const {
-    if (dominant(static_cast<double>(x[t]), M, S)) return log1p(sum_below_max(x, a.C, UnitScale<T>(), M));
-    return (static_cast<double>(M) - static_cast<double>(x[t])) + logS;
-  }
   // Row r's loss from lse = M + log S (or the lse given); returns the
   // factor of exp(x_c - M) in its gradient.
   double finish(int64_t r, T M, double S, double logS, Row& row) const {
+    const T* x = a.x + r * a.ldx;
+    if (!a.lse && dominated(S)) {  // one term dominates: the others summed again apart (a second read)
+      const double below = sum_below_max(x, a.C, UnitScale<T>(), M);
+      S = 1.0 + below;
+      logS = log1p(below);
+    }
     const double lse = a.lse ? a.lse[r] : static_cast<double>(M) + logS;
     const double above_max = a.lse ? lse - static_cast<double>(M) : logS;  // lse - M
     const V vM = set1(M);
-    const T* x = a.x + r * a.ldx;
     const double Ct = static_cast<double>(a.num_classes);
     const int64_t C = a.C, t = a.target ? a.target[r] : -1, local = t - a.class_offset;
     const bool here = a.probs || static_cast<uint64_t>(local) < static_cast<uint64_t>(C);  // the target is in x
@@ -93,7 +88,10 @@ struct CrossEntropyPolicy {
     } else {
       const double wy = a.weight ? static_cast<double>(a.weight[t]) : 1.0;
       if (here) {  // x[local] exists only then
-        const double margin = a.lse ? lse - static_cast<double>(x[local]) : target_margin(x, M, S, logS, local);
+        // lse - x_t as (M - x_t) + log S: no cancellation of a huge M against a huge x_t, and
+        // where x_t is the row's one maximum the loss is log S = log1p(the other terms)
+        const double margin =
+            a.lse ? lse - static_cast<double>(x[local]) : (static_cast<double>(M) - static_cast<double>(x[local])) + logS;
         loss = (1.0 - eps) * wy * margin;
       } else {
         loss = 0.0;
