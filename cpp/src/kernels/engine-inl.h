@@ -61,9 +61,10 @@ inline void per_row_values(const ChunkArrays<T>& w) {
 }
 
 // S of the tile's N rows into Sd; where one term dominates (1 <= S < 2)
-// it is 1 + the terms below the max, summed apart (the rows' second read,
-// sum_exact's rule, here the tile's lanes at once), and those terms go to
-// below (-1 in the other lanes). Returns whether a lane dominated.
+// it is 1 + the terms below the max, summed apart (what dominated longer
+// rows get from a second read, here the tile's lanes at once), and those
+// terms go to below (-1 in the other lanes). Returns whether a lane
+// dominated.
 template <class T, class Sc>
 inline bool tiny_sums(const TinyTile<T>& tile, int64_t n, const Sc& scale, bool kept, double* Sd, double* below) {
   constexpr int N = Vec<T>::N;
