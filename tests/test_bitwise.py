@@ -3,7 +3,6 @@ tests/bitwise_sweep.py), at 1, 2 and 3 threads, at every SIMD level (the
 numeric marker re-runs this under each level the CPU supports)."""
 import pytest
 
-import fastsoftmax as fs
 from fastsoftmax import _core
 
 import bitwise_sweep

@@ -15,7 +15,6 @@ import io
 import os
 import re
 import subprocess
-import sys
 from importlib import metadata
 from pathlib import Path
 
