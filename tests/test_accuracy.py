@@ -74,3 +74,25 @@ def test_not_worse_than_best_peer(case, scipy_special, torch):
         assert ours <= 1.5 * best + 2.0, f"{fn} {fam} {dt} n={n}: ours {ours:.3g} eps, best peer {best:.3g} eps"
         checked += 1
     assert checked, "no peer ran"
+
+
+@pytest.mark.numeric
+@pytest.mark.parametrize("n", [7, 40, 3000])  # a tiny tile, a short-row block, a pipelined row (AVX2)
+@pytest.mark.parametrize("temperature", [1.0, 3.0])
+def test_float64_ties_at_a_huge_max_are_rounded_once(n, temperature):
+    """Five maxima at 1e30 give probabilities of 1/5 rounded once, in
+    softmax and the cross-entropy gradient: log 5 is far below the max's last
+    place, and the float64 writer keeps it apart from the max (exact-inl.h;
+    adding it to -M first gave 0.19999951)."""
+    import fastsoftmax as fs
+
+    x = np.full((3, n), -np.inf)
+    x[:, :5] = 1e30
+    x[1, 5:] = 1e29
+    x[2, 5:] = -3.0
+    want = np.zeros((3, n))
+    want[:, :5] = 0.2
+    assert np.array_equal(fs.softmax(x, axis=-1, temperature=temperature), want)
+    _, grad = fs.cross_entropy(x, np.zeros(3, np.int64), reduction="none", return_grad=True)
+    want[:, 0] -= 1.0
+    assert np.array_equal(grad, want)

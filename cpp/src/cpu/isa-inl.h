@@ -30,6 +30,7 @@ namespace FSM_NS {
 #include "kernels/writer-inl.h"
 #include "kernels/sums-inl.h"
 #include "kernels/rowstats-inl.h"
+#include "kernels/exact-inl.h"
 #include "kernels/pipeline-inl.h"
 #include "kernels/shortrows-inl.h"
 #include "kernels/tinyrows-inl.h"

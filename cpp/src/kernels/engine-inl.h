@@ -70,28 +70,51 @@ inline bool tiny_sums(const TinyTile<T>& tile, int64_t n, const Sc& scale, bool 
   constexpr int N = Vec<T>::N;
   lanes_to_double(tile.S, Sd);
   bool any = false;
-  for (int k = 0; k < N; ++k) any |= dominated(Sd[k]);
+  for (int k = 0; k < N; ++k) {
+    below[k] = -1.0;
+    any |= dominated(Sd[k]);
+  }
   if (!any) return false;
   alignas(64) double terms[N];
   lanes_to_double(tile.below_max(n, scale, kept), terms);
   for (int k = 0; k < N; ++k) {
-    below[k] = dominated(Sd[k]) ? terms[k] : -1.0;
-    if (below[k] >= 0.0) Sd[k] = 1.0 + terms[k];
+    if (!dominated(Sd[k])) continue;
+    below[k] = terms[k];
+    Sd[k] = 1.0 + terms[k];
   }
   return true;
 }
 
-// S (as tiny_sums) and log S of the tile's N rows into Sd and logS, with
-// log1p of the terms below the max where one term dominates.
+// S and below (as tiny_sums) and log S of the tile's N rows into Sd, below
+// and logS, with log1p of the terms below the max where one term dominates.
 template <class T, class Sc>
-inline void tiny_log_sums(const TinyTile<T>& tile, int64_t n, const Sc& scale, bool kept, double* Sd, double* logS) {
-  constexpr int N = Vec<T>::N;
-  alignas(64) double below[N];
+inline void tiny_log_sums(const TinyTile<T>& tile, int64_t n, const Sc& scale, bool kept, double* Sd, double* logS,
+                          double* below) {
   const bool any = tiny_sums(tile, n, scale, kept, Sd, below);
   per_row_in_double<T>(Sd, logS, [](Vec<double> s) { return vlog(s); });
   if (!any) return;
-  for (int k = 0; k < N; ++k)
+  for (int k = 0; k < Vec<T>::N; ++k)
     if (below[k] >= 0.0) logS[k] = log1p(below[k]);
+}
+
+// The probabilities' shifts (exact-inl.h) of a tile's N float64 rows, from
+// their maxima M and Sd, logS and below of tiny_log_sums, as lane vectors.
+template <class T, class Sc>
+inline void tiny_prob_shifts(Vec<T> M, const double* Sd, const double* logS, const double* below, const Sc& scale,
+                             Vec<T>& m, Vec<T>& hi, Vec<T>& lo) {
+  constexpr int N = Vec<T>::N;
+  alignas(64) T Ms[N], ms[N], his[N], los[N];
+  storeu(Ms, M);
+  for (int k = 0; k < N; ++k) {
+    const bool dom = below[k] >= 0.0;
+    const ProbShift sh = prob_shift(Ms[k], dom ? 1.0 : Sd[k], dom ? below[k] : 0.0, logS[k], scale);
+    ms[k] = static_cast<T>(sh.m);
+    his[k] = static_cast<T>(sh.hi);
+    los[k] = static_cast<T>(sh.lo);
+  }
+  m = loadu(ms);
+  hi = loadu(his);
+  lo = loadu(los);
 }
 
 // Whether a row's exp values are kept for its writer (two rows of them a

@@ -47,6 +47,8 @@ template <> struct ExpConstants<double> {
   static constexpr double shifter = 6755399441056767.0;  // 1.5 * 2^52 + 1023
   static constexpr double ln2_hi = 0.693145751953125;
   static constexpr double ln2_lo = 1.42860682030941723212e-6;
+  static constexpr double ln2_hi42 = 0.6931471805598903;     // ln 2 to 42 bits (vexp_parts)
+  static constexpr double ln2_lo42 = 5.497923018708371e-14;
   static constexpr int mantissa_bits = 52;
   static constexpr double min_normal = 2.2250738585072014e-308;  // DBL_MIN
 };
@@ -77,6 +79,22 @@ inline Vec<double> exp_poly(Vec<double> r) {
   return fmadd(p, r, set1(1.0));
 }
 
+// (exp(a) - 1 - a - a^2/2) / a^3 for |a| <= ln(2)/2: degree 9, the
+// Chebyshev interpolant (mpmath's chebyfit), error 1e-18 relative to exp(a)
+// in a^3 times it.
+FSM_HOT Vec<double> exp_tail3(Vec<double> a) {
+  Vec<double> p = set1(2.091122972995766e-09);
+  p = fmadd(p, a, set1(2.5100375832840034e-08));
+  p = fmadd(p, a, set1(2.755728298405546e-07));
+  p = fmadd(p, a, set1(2.755726848030944e-06));
+  p = fmadd(p, a, set1(2.4801587317135164e-05));
+  p = fmadd(p, a, set1(1.9841269863040545e-04));
+  p = fmadd(p, a, set1(1.3888888888886554e-03));
+  p = fmadd(p, a, set1(8.333333333330065e-03));
+  p = fmadd(p, a, set1(4.1666666666666664e-02));
+  return fmadd(p, a, set1(1.6666666666666669e-01));
+}
+
 // exp(x) for x <= hi (the kernels' arguments x - max are <= 0): no overflow
 // check. Below `floor` the biased exponent is 0, so the result is exactly 0;
 // NaN stays NaN (vmax keeps a NaN in its second operand).
@@ -88,6 +106,34 @@ inline Vec<T> vexp_bounded(Vec<T> x) {
   const Vec<T> n = t - set1(C::shifter);
   const Vec<T> r = fmadd(n, set1(-C::ln2_lo), fmadd(n, set1(-C::ln2_hi), x));
   return exp_poly(r) * exponent_bits<C::mantissa_bits>(t);
+}
+
+// exp(x + lo) for x <= hi and |lo| <= ulp(x), unrounded: hi + lo (ExpParts)
+// within 0.02 ulp of it, for the float64 outputs rounded once (exact-inl.h;
+// 0.508 ulp once rounded). x = n ln 2 + a + c with ln 2 split at 42 bits:
+// a = x - n ln2_hi42 is exact and c = lo - n ln2_lo42 below 1e-10, so
+// exp(x + lo) = 2^n (exp(a) + c exp(a)) to 1e-20; exp(a) = 1 + a + a^2/2
+// + a^3 q(a), whose two large terms are added exactly (Fast2Sum, a^2 split
+// by a fused product), so only terms below 0.01 round.
+template <class T>
+struct ExpParts {
+  Vec<T> hi, lo;
+};
+
+FSM_HOT ExpParts<double> vexp_parts(Vec<double> x, Vec<double> lo) {
+  using C = ExpConstants<double>;
+  const Vec<double> zero = set1(0.0), one = set1(1.0), half = set1(0.5);
+  const Vec<double> low = select(lt(x, set1(C::floor)), zero, lo);  // no -inf - -inf from the caller's lo
+  x = vmax(set1(C::floor), x);
+  const Vec<double> t = fmadd(x, set1(C::log2e), set1(C::shifter));
+  const Vec<double> n = t - set1(C::shifter);
+  const Vec<double> a = fmadd(n, set1(-C::ln2_hi42), x);  // exact: 11 + 42 bits, and within 2x of x
+  const Vec<double> c = fmadd(n, set1(-C::ln2_lo42), low);
+  const Vec<double> a2 = a * a, a2_lo = fused(a, a, zero - a2);
+  const Vec<double> h1 = one + a, h2 = half * a2, h = h1 + h2;
+  const Vec<double> rest = (((one - h1) + a) + ((h1 - h) + h2)) + fmadd(half, a2_lo, a2 * a * exp_tail3(a));
+  const Vec<double> scale = exponent_bits<C::mantissa_bits>(t);
+  return {h * scale, fmadd(c, h + rest, rest) * scale};
 }
 
 // exp(x) for every x: between hi and ln(max) as exp(x - big) exp(big) (2^n

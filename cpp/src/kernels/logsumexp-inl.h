@@ -68,10 +68,10 @@ struct LogSumExpPolicy {
   }
   void tiny(TinyTile<T>& tile, int64_t b, int64_t count, int64_t) const {
     constexpr int N = Vec<T>::N;
-    alignas(64) double Sd[N], logS[N];
+    alignas(64) double Sd[N], logS[N], below[N];
     alignas(64) T Ms[N];
     tile.template stats<false>(a.n, scale);
-    tiny_log_sums(tile, a.n, scale, false, Sd, logS);
+    tiny_log_sums(tile, a.n, scale, false, Sd, logS, below);
     storeu(Ms, tile.M);
     for (int64_t k = 0; k < count; ++k) write(b + k, Ms[k], Sd[k], logS[k], false);
   }

@@ -117,16 +117,41 @@ FSM_HOT T exp_shift(T ref) {
 // UnitScale (temperature 1: the common case, and cross-entropy's only one)
 // spends no multiply on it; products by 1 are exact, so both give the same
 // bits.
+// x + m + hi + lo as a sum and its error (into err), for the float64
+// arguments carried in parts (exact-inl.h): m = -M, hi + lo = -log S.
+// Each TwoSum is exact, so no part is lost where M is huge and log S is
+// below its last place. err is small in absolute terms (|err| < 1e-13
+// where the sum is above exp's floor); x = -inf leaves a NaN there, which
+// vexp_parts drops below its floor.
+template <class T>
+FSM_HOT Vec<T> exact_parts(Vec<T> x, Vec<T> m, Vec<T> hi, Vec<T> lo, Vec<T>& err) {
+  Vec<T> e1, e2;
+  const Vec<T> d = two_sum(two_sum(x, m, e1), hi, e2);
+  err = (e1 + e2) + lo;
+  return d;
+}
+
 template <class T>
 struct UnitScale {
   static constexpr T s = T(1), h = T(1);
   Vec<T> operator()(Vec<T> x, Vec<T> shift) const { return x + shift; }
+  // The same argument unrounded, with the shift in parts (exact_parts):
+  // returns it as a sum, its error into err.
+  Vec<T> parts(Vec<T> x, Vec<T> m, Vec<T> hi, Vec<T> lo, Vec<T>& err) const {
+    return exact_parts(x, m, hi, lo, err);
+  }
 };
 template <class T>
 struct Scale {
   T s, h;
   Vec<T> vh, vsh;  // h, s / h
   Vec<T> operator()(Vec<T> x, Vec<T> shift) const { return fmadd(x, vh, shift) * vsh; }
+  Vec<T> parts(Vec<T> x, Vec<T> m, Vec<T> hi, Vec<T> lo, Vec<T>& err) const {
+    Vec<T> e;
+    const Vec<T> d = exact_parts(x * vh, m, hi, lo, e), z = d * vsh;
+    err = fmadd(e, vsh, fused(d, vsh, set1(T(0)) - z));
+    return z;
+  }
 };
 
 // body(scale) with the scale type matching s.
@@ -216,7 +241,7 @@ FSM_HOT Vec<T> chunk_exp_sum(const T* xc, const T* bc, int64_t len, T ref, const
   using V = Vec<T>;
   constexpr int64_t N = V::N;
   const V neg_ref = set1(exp_shift(ref) * scale.h);
-  V s0 = set1(T(0)), s1 = s0, s2 = s0, s3 = s0;
+  SumOf<T> s0, s1, s2, s3;
   auto term = [&](int64_t j, int64_t left) {
     V e = vexp_bounded(scale(masked_x<HasB>(xc, bc, j, left), neg_ref));
     if (HasB) e = e * (left >= N ? loadu(bc + j) : load_partial(bc + j, left, T(0)));
@@ -228,17 +253,17 @@ FSM_HOT Vec<T> chunk_exp_sum(const T* xc, const T* bc, int64_t len, T ref, const
   for (; i + 4 * N <= len; i += 4 * N) {
     for (int64_t line = 0; line < 4 * N; line += 64 / static_cast<int64_t>(sizeof(T)))
       __builtin_prefetch(ahead + i + line, 0, kPrefetchLocality);
-    s0 = s0 + term(i, N);
-    s1 = s1 + term(i + N, N);
-    s2 = s2 + term(i + 2 * N, N);
-    s3 = s3 + term(i + 3 * N, N);
+    s0.add(term(i, N));
+    s1.add(term(i + N, N));
+    s2.add(term(i + 2 * N, N));
+    s3.add(term(i + 3 * N, N));
     if (i < next_groups) next.group(xn, bn, i);
     out.step();
   }
   const int64_t grouped = i;  // the groups of `next` below this are done
-  for (; i < len; i += N) s0 = s0 + term(i, len - i);
+  for (; i < len; i += N) s0.add(term(i, len - i));
   next.rest(xn, bn, min64(grouped, next_groups), next_len);
-  return (s0 + s1) + (s2 + s3);
+  return (s0.value() + s1.value()) + (s2.value() + s3.value());
 }
 
 // sum_c v[c] f[c] over [lo, hi), pairwise: where one chunk holds the row's

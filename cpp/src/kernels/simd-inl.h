@@ -579,3 +579,14 @@ inline void stream_fence() { _mm_sfence(); }
 #else
 #error "FSM_SIMD_LEVEL must be 0, 1, 2 or 3"
 #endif
+
+// a*b + c rounded once on every level (the scalar level's fmadd rounds
+// twice): the error-free products of exact-inl.h need it.
+template <class T>
+FSM_HOT Vec<T> fused(Vec<T> a, Vec<T> b, Vec<T> c) {
+#if FSM_SIMD_LEVEL == 0
+  return {fma(a.v, b.v, c.v)};
+#else
+  return fmadd(a, b, c);
+#endif
+}

@@ -5,11 +5,12 @@
 // (where one term dominates, S < 2, the terms below the max are summed
 // again apart: S = 1 + them, log S = log1p of them)
 // with M (the max of x, unscaled), S from row_stats (rowstats-inl.h).
-// softmax rescales the row's exp values (kept, or computed again for rows
-// too long to keep) by exp((m_c - M) s) / S per chunk; log_softmax reads x
-// again.
-// Error: exp within 1.5 ulp; softmax within ~3 ulp + |(x - M) s| ulp (the
-// rounding of the argument).
+// float32 softmax rescales the row's exp values (kept, or computed again for
+// rows too long to keep) by exp((m_c - M) s) / S per chunk; float64 softmax
+// computes exp((x - M) s - log S) from x, rounded once (exact-inl.h);
+// log_softmax reads x again.
+// Error: exp within 1.5 ulp; float32 softmax within ~3 ulp + |(x - M) s| ulp
+// (the rounding of the argument); float64 within about 1 ulp (docs/numerics.md).
 #pragma once
 
 // The writer of one softmax row: y = e * f, e the row's exp values
@@ -49,28 +50,50 @@ struct SoftmaxRows {
 
 template <class T, class Sc>
 struct SoftmaxPolicy : SoftmaxRows<T, Sc> {
-  struct Row {};
-  static constexpr bool kExps = true;
-  static constexpr PerRow kPerRow = PerRow::kInvS;
+  using Row = ProbShift;  // float64: the row's shift (kExactProbs)
+  static constexpr bool kExps = !kExactProbs<T>;
+  static constexpr PerRow kPerRow = kExactProbs<T> ? PerRow::kLogS : PerRow::kInvS;
   using SoftmaxRows<T, Sc>::SoftmaxRows;
 
-  // 1/S, with S = 1 + the terms below the max summed apart where one term
-  // dominates: the small probabilities keep their relative accuracy
-  // (a second read of such rows only).
-  double finish(int64_t r, T M, double S, double inv_S, Row&) const {
-    return dominated(S) ? 1.0 / (1.0 + sum_below_max(this->a.x + r * this->a.ldx, this->a.n, this->scale, M)) : inv_S;
+  // 1/S (float64: the row's shift, from log S), with S = 1 + the terms
+  // below the max summed apart where one term dominates: the small
+  // probabilities keep their relative accuracy (a second read of such rows
+  // only).
+  double finish(int64_t r, T M, double S, double d, Row& row) const {
+    const bool dom = dominated(S);
+    const double below = dom ? sum_below_max(this->a.x + r * this->a.ldx, this->a.n, this->scale, M) : 0.0;
+    if constexpr (kExactProbs<T>) {
+      row = dom ? prob_shift(M, 1.0, below, log1p(below), this->scale) : prob_shift(M, S, 0.0, d, this->scale);
+      return 0.0;
+    }
+    return dom ? 1.0 / (1.0 + below) : d;
   }
   template <bool Stream, class Exps>
-  auto writer(int64_t r, int64_t off, int64_t len, const Exps& e, const T* factors, const Row&) const {
-    return softmax_writer<Stream>(this->out + r * this->ldo + off, len, e, factors);
+  auto writer(int64_t r, int64_t off, int64_t len, const Exps& e, const T* factors, const Row& row) const {
+    T* y = this->out + r * this->ldo + off;
+    if constexpr (kExactProbs<T>) {
+      const auto p = exact_probs_of(this->a.x + r * this->a.ldx + off, row, 1.0, this->scale);
+      auto vec = [=](int64_t i, Vec<T>) { return p.vec(i); };
+      auto one = [=](int64_t i, T) { return p.one(i); };
+      return chunk_writer<Stream>(y, len, static_cast<const T*>(nullptr), vec, one);
+    } else {
+      return softmax_writer<Stream>(y, len, e, factors);
+    }
   }
   void tiny(TinyTile<T>& tile, int64_t b, int64_t count, int64_t) const {
-    alignas(64) double Sd[Vec<T>::N], below[Vec<T>::N], inv_S[Vec<T>::N];
-    tile.template stats<true>(this->a.n, this->scale);
-    tiny_sums(tile, this->a.n, this->scale, true, Sd, below);
-    per_row_in_double<T>(Sd, inv_S, [](Vec<double> s) { return set1(1.0) / s; });
-    const Vec<T> f = lanes_from_double<T>(inv_S);
-    for (int64_t j = 0; j < this->a.n; ++j) tile.col[j] = tile.col[j] * f;
+    alignas(64) double Sd[Vec<T>::N], below[Vec<T>::N], d[Vec<T>::N];
+    tile.template stats<!kExactProbs<T>>(this->a.n, this->scale);
+    if constexpr (kExactProbs<T>) {
+      Vec<T> m, hi, lo;
+      tiny_log_sums(tile, this->a.n, this->scale, false, Sd, d, below);
+      tiny_prob_shifts(tile.M, Sd, d, below, this->scale, m, hi, lo);
+      for (int64_t j = 0; j < this->a.n; ++j) tile.col[j] = exact_probs(tile.col[j], m, hi, lo, set1(1.0), this->scale);
+    } else {
+      tiny_sums(tile, this->a.n, this->scale, true, Sd, below);
+      per_row_in_double<T>(Sd, d, [](Vec<double> s) { return set1(1.0) / s; });
+      const Vec<T> f = lanes_from_double<T>(d);
+      for (int64_t j = 0; j < this->a.n; ++j) tile.col[j] = tile.col[j] * f;
+    }
     tile.store(this->out, this->ldo, b, count, this->a.n);
   }
 };
@@ -94,9 +117,9 @@ struct LogSoftmaxPolicy : SoftmaxRows<T, Sc> {
                                       this->scale, row.M, row.logS);
   }
   void tiny(TinyTile<T>& tile, int64_t b, int64_t count, int64_t) const {
-    alignas(64) double Sd[Vec<T>::N], logS[Vec<T>::N];
+    alignas(64) double Sd[Vec<T>::N], logS[Vec<T>::N], below[Vec<T>::N];
     tile.template stats<false>(this->a.n, this->scale);
-    tiny_log_sums(tile, this->a.n, this->scale, false, Sd, logS);
+    tiny_log_sums(tile, this->a.n, this->scale, false, Sd, logS, below);
     const Vec<T> f = lanes_from_double<T>(logS);
     for (int64_t j = 0; j < this->a.n; ++j) tile.col[j] = this->scale(tile.col[j], tile.neg_M) - f;
     tile.store(this->out, this->ldo, b, count, this->a.n);

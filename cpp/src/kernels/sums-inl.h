@@ -56,6 +56,30 @@ FSM_HOT V two_sum(V x, V y, V& err) {
   return t;
 }
 
+// Whether the policies write T's probabilities rounded once (float64:
+// exact-inl.h).
+template <class T>
+constexpr bool kExactProbs = sizeof(T) == 8;
+
+// An accumulator of exp terms, lane by lane: float32 adds them plainly
+// (its sums are taken in double later); float64 carries each lane's
+// rounding errors (TwoSum), since its S enters every float64 probability,
+// which is otherwise rounded once (exact-inl.h).
+template <class T>
+struct SumOf {
+  Vec<T> s = set1(T(0)), c = set1(T(0));
+  FSM_HOT void add(Vec<T> v) {
+    if constexpr (kExactProbs<T>) {
+      Vec<T> err;
+      s = two_sum(s, v, err);
+      c = c + err;
+    } else {
+      s = s + v;
+    }
+  }
+  FSM_HOT Vec<T> value() const { return kExactProbs<T> ? s + c : s; }
+};
+
 // The sum over a row of f(i) (a vector of terms, lanes from `left` on 0)
 // with each lane's rounding errors carried along (TwoSum), the lanes then
 // added in double in lane order, their errors likewise: the second read of

@@ -44,12 +44,13 @@ struct TinyTile {
     }
     // -M h, or 0 for a row of -inf only (no -inf - -inf): scale's shift
     neg_M = (set1(T(0)) - select(lt(set1(-T(HUGE_VAL)), M), M, set1(T(0)))) * set1(scale.h);
-    S = set1(T(0));
+    SumOf<T> sum;
     for (int64_t j = 0; j < n; ++j) {
       const V e = vexp_bounded(scale(col[j], neg_M));
-      S = S + e;
+      sum.add(e);
       if (Keep) col[j] = e;
     }
+    S = sum.value();
   }
 
   // Per lane, the sum of exp((x - M) s) over the elements below M

@@ -10,7 +10,8 @@
 //   z_loss adds z lse^2 to the loss and 2 z lse p_c to the gradient.
 // A sum of c (lse - x_c) is taken as (sum c)(lse - M) + sum c (M - x_c), M
 // the row's max: its terms are >= 0, so huge logits do not cancel.
-// The gradient is scaled by grad_scale (1/sum of weights for "mean").
+// The gradient is scaled by grad_scale (1/sum of weights for "mean"); its
+// float64 p_c times their factor is rounded once (exact-inl.h).
 // Tiny rows run down the columns of a transposed tile (xent-tiny-inl.h).
 // With a given lse (CrossEntropyArgs), x is a slice of the classes: p_c =
 // exp(x_c - M) exp(M - lse), and the loss terms are the slice's share.
@@ -25,8 +26,10 @@ struct CrossEntropyPolicy {
     int64_t target;  // class index (-1: probabilities), or the ignore value
     bool ignored;
     double hit;      // subtracted at c == target
+    ProbShift shift; // float64: the probabilities' shift (exact-inl.h) ...
+    double g;        // ... and their factor in the gradient
   };
-  static constexpr bool kExps = true, kSplit = false, kOutput = true;
+  static constexpr bool kExps = !kExactProbs<T>, kSplit = false, kOutput = true;
   static constexpr PerRow kPerRow = PerRow::kLogS;
   const CrossEntropyArgs<T>& a;
   T* out;
@@ -50,7 +53,7 @@ struct CrossEntropyPolicy {
   bool skip(int64_t r) const { return a.target && a.target[r] == a.ignore_index; }
   void skipped(int64_t r, Row& row) const {
     a.row_loss[r] = 0.0;
-    row = {a.target[r], true, 0.0};
+    row = {a.target[r], true, 0.0, {0.0, 0.0, 0.0}, 0.0};
   }
   // q' = (1-eps) q + eps/C, times the class weight, for the lanes of [i, i + left)
   V weighted_q(const T* q, int64_t i, int64_t left) const {
@@ -62,11 +65,12 @@ struct CrossEntropyPolicy {
   // mass (or weight) adds nothing (0 log 0 = 0), where the product would be NaN.
   static V times_gap(V c, V M, V x) { return select(neq(c, set1(T(0))), c * (M - x), set1(T(0))); }
   // Row r's loss from lse = M + log S (or the lse given); returns the
-  // factor of exp(x_c - M) in its gradient.
+  // factor of exp(x_c - M) in its gradient (float64: of p_c, g).
   double finish(int64_t r, T M, double S, double logS, Row& row) const {
     const T* x = a.x + r * a.ldx;
+    double below = -1.0;
     if (!a.lse && dominated(S)) {  // one term dominates: the others summed again apart (a second read)
-      const double below = sum_below_max(x, a.C, UnitScale<T>(), M);
+      below = sum_below_max(x, a.C, UnitScale<T>(), M);
       S = 1.0 + below;
       logS = log1p(below);
     }
@@ -113,7 +117,12 @@ struct CrossEntropyPolicy {
       pcoef += 2.0 * z * lse;
     }
     a.row_loss[r] = loss;
-    row = {here ? local : -1, false, hit};
+    row = {here ? local : -1, false, hit, {0.0, 0.0, 0.0}, gs * pcoef};
+    if constexpr (kExactProbs<T>) {
+      row.shift = a.lse ? ProbShift{-lse, 0.0, 0.0}
+                        : prob_shift(M, below >= 0.0 ? 1.0 : S, below >= 0.0 ? below : 0.0, logS, UnitScale<T>());
+      return row.g;
+    }
     return a.lse ? gs * pcoef * exp(static_cast<double>(M) - lse) : gs * pcoef / S;
   }
   // The writer of gradient row r's elements [off, off + len): e = their exp
@@ -126,9 +135,19 @@ struct CrossEntropyPolicy {
     const int64_t t = row.target - off;
     const bool ign = row.ignored, smooth = eps > 0;
     const V zero = set1(T(0));
-    // the gradient at e_i = exp values, f = chunk factor, q_i, w_i (unused when absent)
-    auto grad = [=](V e_i, V f, V q_i, V w_i) {
-      V v = e_i * f;
+    // p_i times the row's factor: e_i f (e_i the exp values, f the chunk
+    // factor), or for float64 rounded once from x (exact-inl.h)
+    const auto exact = exact_probs_of(a.x + r * a.ldx + off, row.shift, row.g, UnitScale<T>());
+    auto prob = [=](int64_t i, V f) {
+      if constexpr (kExactProbs<T>) return exact.vec(i);
+      else return e.vec(i) * f;
+    };
+    auto prob_one = [=](int64_t i, T f) {
+      if constexpr (kExactProbs<T>) return set1(exact.one(i));
+      else return set1(e.one(i)) * set1(f);
+    };
+    // the gradient at p_f = p_i times the factor, q_i, w_i (unused when absent)
+    auto grad = [=](V v, V q_i, V w_i) {
       if (Plain) return v;
       if (q) {
         const V tq = fmadd(q_i, a1, vk_);
@@ -139,17 +158,17 @@ struct CrossEntropyPolicy {
     };
     auto vec = [=](int64_t i, V f) {
       if (ign) return zero;
-      V v = Plain ? e.vec(i) * f : grad(e.vec(i), f, q ? loadu(q + i) : zero, wt ? loadu(wt + i) : zero);
+      V v = Plain ? prob(i, f) : grad(prob(i, f), q ? loadu(q + i) : zero, wt ? loadu(wt + i) : zero);
       if ((Plain || !q) && static_cast<uint64_t>(t - i) < static_cast<uint64_t>(V::N)) v = v - lane_is<T>(t - i) * vhit;
       return v;
     };
     auto one = [=](int64_t i, T f) {
       if (ign) return T(0);
-      V v = grad(set1(e.one(i)), set1(f), q ? set1(q[i]) : zero, wt ? set1(wt[i]) : zero);
+      V v = grad(prob_one(i, f), q ? set1(q[i]) : zero, wt ? set1(wt[i]) : zero);
       if ((Plain || !q) && i == t) v = v - vhit;
       return first(v);
     };
-    return chunk_writer<Stream>(out + r * ldo + off, len, ign ? nullptr : factors, vec, one);
+    return chunk_writer<Stream>(out + r * ldo + off, len, ign || kExactProbs<T> ? nullptr : factors, vec, one);
   }
   void tiny(TinyTile<T>& tile, int64_t b, int64_t count, int64_t last) const {
     if (a.probs) xent_tiny_probs(*this, tile, b, count, last);

@@ -7,13 +7,24 @@
 // (xent-inl.h), whose members these read.
 #pragma once
 
-// The tile's statistics: col[j] becomes exp(x - M) where a gradient is
-// written; S and log S per lane into Sd and logS.
+// The tile's statistics: col[j] becomes exp(x - M) where a float32
+// gradient is written (float64 gradients are formed from x: exact-inl.h);
+// S, log S and the terms below a dominating max per lane into Sd, logS
+// and below (tiny_log_sums).
 template <class P, class T>
-inline void xent_tiny_stats(const P& p, TinyTile<T>& tile, double* Sd, double* logS) {
-  if (p.out) tile.template stats<true>(p.a.C, UnitScale<T>());
+inline void xent_tiny_stats(const P& p, TinyTile<T>& tile, double* Sd, double* logS, double* below) {
+  const bool keep = p.out && !kExactProbs<T>;
+  if (keep) tile.template stats<true>(p.a.C, UnitScale<T>());
   else tile.template stats<false>(p.a.C, UnitScale<T>());
-  tiny_log_sums(tile, p.a.C, UnitScale<T>(), p.out != nullptr, Sd, logS);
+  tiny_log_sums(tile, p.a.C, UnitScale<T>(), keep, Sd, logS, below);
+}
+
+// The gradient's p_c times each lane's factor f: exp values times f, or
+// for float64 rounded once from x with the lanes' shifts (m, hi, lo).
+template <class T>
+FSM_HOT Vec<T> tiny_scaled_probs(Vec<T> col, Vec<T> f, Vec<T> m, Vec<T> hi, Vec<T> lo) {
+  if constexpr (kExactProbs<T>) return exact_probs(col, m, hi, lo, f, UnitScale<T>());
+  else return col * f;
 }
 
 // Probability targets: Q and D down the columns before the exp values
@@ -36,8 +47,8 @@ void xent_tiny_probs(const P& p, TinyTile<T>& tile, int64_t b, int64_t count, in
     Q = Q + qp;
     D = D + P::times_gap(qp, M, tile.col[j]);
   }
-  alignas(64) double Sd[N], logS[N], Md[N], Qd[N], Dd[N], loss[N], fac[N];
-  xent_tiny_stats(p, tile, Sd, logS);
+  alignas(64) double Sd[N], logS[N], below[N], Md[N], Qd[N], Dd[N], loss[N], fac[N];
+  xent_tiny_stats(p, tile, Sd, logS, below);
   lanes_to_double(tile.M, Md);
   lanes_to_double(Q, Qd);
   lanes_to_double(D, Dd);
@@ -49,30 +60,33 @@ void xent_tiny_probs(const P& p, TinyTile<T>& tile, int64_t b, int64_t count, in
       pc = pc + set1(2.0 * p.z) * lse;
     }
     storeu(loss + k, l);
-    storeu(fac + k, set1(p.gs) * pc / loadu(Sd + k));
+    storeu(fac + k, kExactProbs<T> ? set1(p.gs) * pc : set1(p.gs) * pc / loadu(Sd + k));
   }
   for (int64_t k = 0; k < count; ++k) a.row_loss[b + k] = loss[k];
   if (!p.out) return;
+  V m = set1(T(0)), hi = m, lo = m;
+  if constexpr (kExactProbs<T>) tiny_prob_shifts(tile.M, Sd, logS, below, UnitScale<T>(), m, hi, lo);
   const V vf = lanes_from_double<T>(fac), a1g = set1(static_cast<T>(p.gs * (1.0 - p.eps)));
   for (int64_t j = 0; j < C; ++j) {
     const V tq = fmadd(qt.col[j], a1g, p.vk);
-    tile.col[j] = tile.col[j] * vf - (wt ? tq * set1(wt[j]) : tq);
+    tile.col[j] = tiny_scaled_probs(tile.col[j], vf, m, hi, lo) - (wt ? tq * set1(wt[j]) : tq);
   }
   tile.store(p.out, p.ldo, b, count, C);
 }
 
 // Per lane of a tile of index targets: the gradient factor f, what the
-// target class loses (hit), 1 for a row that counts (live), its target.
+// target class loses (hit), 1 for a row that counts (live), its target;
+// for float64 the probabilities' shifts (m, hi, lo: exact-inl.h).
 template <class T>
 struct TinyTargets {
-  Vec<T> f, hit, live, target;
+  Vec<T> f, hit, live, target, m, hi, lo;
 };
 
 // No weights, smoothing, z_loss or given lse: loss = (M - x_t) + log S and
 // the factors in double, N rows at once (log S is exact where x_t = M, S < 2).
 template <class P, class T>
 TinyTargets<T> xent_tiny_plain_rows(const P& p, int64_t b, int64_t count, const T* Ms, const double* Sd,
-                                    const double* logS) {
+                                    const double* logS, const double* below) {
   constexpr int N = Vec<T>::N;
   const auto& a = p.a;
   alignas(64) double Md[N], xt[N], alive[N], loss[N], factor[N], hits[N];
@@ -89,11 +103,14 @@ TinyTargets<T> xent_tiny_plain_rows(const P& p, int64_t b, int64_t count, const 
   for (int k = 0; k < N; k += Vec<double>::N) {
     const Vec<double> on = loadu(alive + k);
     storeu(loss + k, select(neq(on, zero), (loadu(Md + k) - loadu(xt + k)) + loadu(logS + k), zero));
-    storeu(factor + k, vgs / loadu(Sd + k) * on);
+    storeu(factor + k, (kExactProbs<T> ? vgs : vgs / loadu(Sd + k)) * on);
     storeu(hits + k, vgs * on);
   }
   for (int k = 0; k < count; ++k) a.row_loss[b + k] = loss[k];
-  return {lanes_from_double<T>(factor), lanes_from_double<T>(hits), lanes_from_double<T>(alive), loadu(target)};
+  TinyTargets<T> rows{lanes_from_double<T>(factor), lanes_from_double<T>(hits), lanes_from_double<T>(alive),
+                      loadu(target), set1(T(0)), set1(T(0)), set1(T(0))};
+  if constexpr (kExactProbs<T>) tiny_prob_shifts(loadu(Ms), Sd, logS, below, UnitScale<T>(), rows.m, rows.hi, rows.lo);
+  return rows;
 }
 
 // Otherwise: the policy's finish, a row at a time.
@@ -101,9 +118,9 @@ template <class P, class T>
 TinyTargets<T> xent_tiny_finished_rows(const P& p, int64_t b, int64_t count, const T* Ms, const double* Sd,
                                        const double* logS) {
   constexpr int N = Vec<T>::N;
-  alignas(64) T pscale[N], hit[N], live[N], target[N];
+  alignas(64) T pscale[N], hit[N], live[N], target[N], m[N], hi[N], lo[N];
   for (int k = 0; k < N; ++k) {
-    pscale[k] = hit[k] = live[k] = T(0);
+    pscale[k] = hit[k] = live[k] = m[k] = hi[k] = lo[k] = T(0);
     target[k] = T(-1);
     typename P::Row row;
     if (k >= count) continue;
@@ -115,8 +132,11 @@ TinyTargets<T> xent_tiny_finished_rows(const P& p, int64_t b, int64_t count, con
     hit[k] = static_cast<T>(row.hit);
     live[k] = T(1);
     target[k] = static_cast<T>(row.target);
+    m[k] = static_cast<T>(row.shift.m);
+    hi[k] = static_cast<T>(row.shift.hi);
+    lo[k] = static_cast<T>(row.shift.lo);
   }
-  return {loadu(pscale), loadu(hit), loadu(live), loadu(target)};
+  return {loadu(pscale), loadu(hit), loadu(live), loadu(target), loadu(m), loadu(hi), loadu(lo)};
 }
 
 // Class-index targets: the rows' losses and factors, then the gradient
@@ -127,18 +147,18 @@ void xent_tiny_indices(const P& p, TinyTile<T>& tile, int64_t b, int64_t count) 
   constexpr int N = V::N;
   const int64_t C = p.a.C;
   const T* wt = p.cw;
-  alignas(64) double Sd[N], logS[N];
+  alignas(64) double Sd[N], logS[N], below[N];
   alignas(64) T Ms[N];
-  xent_tiny_stats(p, tile, Sd, logS);
+  xent_tiny_stats(p, tile, Sd, logS, below);
   storeu(Ms, tile.M);
   const TinyTargets<T> rows = !wt && p.eps == 0 && p.z == 0 && !p.a.lse
-                                  ? xent_tiny_plain_rows(p, b, count, Ms, Sd, logS)
+                                  ? xent_tiny_plain_rows(p, b, count, Ms, Sd, logS, below)
                                   : xent_tiny_finished_rows(p, b, count, Ms, Sd, logS);
   if (!p.out) return;
   const V zero = set1(T(0)), smooth = rows.live * p.vk;
   const auto is_live = neq(rows.live, zero);  // ignored rows get 0, even from NaN logits
   for (int64_t j = 0; j < C; ++j) {
-    V g = tile.col[j] * rows.f;
+    V g = tiny_scaled_probs(tile.col[j], rows.f, rows.m, rows.hi, rows.lo);
     if (p.eps > 0) g = g - (wt ? set1(wt[j]) * smooth : smooth);
     g = g - select(neq(rows.target, set1(static_cast<T>(j))), zero, rows.hit);
     tile.col[j] = select(is_live, g, zero);

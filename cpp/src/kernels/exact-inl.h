@@ -1,0 +1,61 @@
+// float64 probabilities rounded once: p = exp((x - M) s - log S) times a
+// factor g, from x, with the argument carried in two parts and exp in two
+// parts (vexp_parts), so that p g is rounded once. The float32 kernels'
+// e f (e = exp((x - m_c) s), f = exp((m_c - M) s) / S, each rounded) rounds
+// three times more, which in float64 puts the peers' e / S ahead of it
+// (docs/numerics.md). The float64 writers compute exp again, from x
+// (docs/performance.md gives the cost).
+#pragma once
+
+// A row's exp arguments for its probabilities: (x h + m + hi + lo)(s / h)
+// = (x - M) s - log S, with m = -M h and hi + lo = -(log S / s) h.
+struct ProbShift {
+  double m, hi, lo;
+};
+
+// The shift of a row with max M and sum S = S_hi + S_lo (S_lo: the terms
+// below the max of a dominated row, S_hi = 1 there), logS its log to an ulp
+// or so: one Newton step with exp in parts, log S + (S - e)/e with
+// e = exp(log S), carries log S to about 2^-100.
+template <class Sc>
+inline ProbShift prob_shift(double M, double S_hi, double S_lo, double logS, const Sc& scale) {
+  const ExpParts<double> e = vexp_parts(set1(logS), set1(0.0));
+  const double e_hi = first(e.hi), e_lo = first(e.lo);
+  const double L_lo = ((S_hi - e_hi) + (S_lo - e_lo)) / e_hi;  // S_hi - e_hi exact: they are within 2x
+  const double s = static_cast<double>(scale.s), h = static_cast<double>(scale.h);
+  const double q_hi = logS / s, q_lo = (fma(-q_hi, s, logS) + L_lo) / s;  // log S / s in two parts
+  return {-M * h, -q_hi * h, -q_lo * h};
+}
+
+// p g, rounded once, of elements x of rows shifted by (m, hi, lo) (a row's
+// ProbShift in every lane, or a tile's rows' one per lane); NaN as the
+// positive quiet NaN, whichever NaN operand met first. T is double
+// (templated so that float32 policies may name it in discarded branches).
+template <class T, class Sc>
+FSM_HOT Vec<T> exact_probs(Vec<T> x, Vec<T> m, Vec<T> hi, Vec<T> lo, Vec<T> g, const Sc& scale) {
+  Vec<T> err;
+  const Vec<T> d = scale.parts(x, m, hi, lo, err);
+  const ExpParts<T> p = vexp_parts(d, err);
+  const Vec<T> y = fused(p.hi, g, p.lo * g);
+  return select(neq(y, y), set1(T(NAN)), y);  // one NaN: the compiler may order a NaN row's NaNs by lane
+}
+
+// The probabilities of one row times g, element by element from x (the
+// writers' e.vec(i) * f).
+template <class T, class Sc>
+struct ExactProbs {
+  const T* x;
+  Vec<T> m, hi, lo, g;
+  Sc scale;
+  FSM_HOT Vec<T> vec(int64_t i) const {
+    prefetch_reread(x + i);
+    return exact_probs(loadu(x + i), m, hi, lo, g, scale);
+  }
+  FSM_HOT T one(int64_t i) const { return first(exact_probs(set1(x[i]), m, hi, lo, g, scale)); }
+};
+
+template <class T, class Sc>
+inline ExactProbs<T, Sc> exact_probs_of(const T* x, ProbShift sh, double g, const Sc& scale) {
+  return {x, set1(static_cast<T>(sh.m)), set1(static_cast<T>(sh.hi)), set1(static_cast<T>(sh.lo)),
+          set1(static_cast<T>(g)), scale};
+}
