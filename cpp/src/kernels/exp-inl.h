@@ -53,46 +53,38 @@ template <> struct ExpConstants<double> {
   static constexpr double min_normal = 2.2250738585072014e-308;  // DBL_MIN
 };
 
+// c[0] r^(K-1) + ... + c[K-1] by Horner's scheme in multiply-adds.
+template <class T, int K>
+FSM_HOT Vec<T> horner(Vec<T> r, const T (&c)[K]) {
+  Vec<T> p = set1(c[0]);
+  for (int k = 1; k < K; ++k) p = fmadd(p, r, set1(c[k]));
+  return p;
+}
+
 // exp(r) for |r| <= ln(2)/2.
 inline Vec<float> exp_poly(Vec<float> r) {
-  Vec<float> p = set1(1.3843652559444308e-3f);
-  p = fmadd(p, r, set1(8.37415549904108e-3f));
-  p = fmadd(p, r, set1(4.166800156235695e-2f));
-  p = fmadd(p, r, set1(1.6666431725025177e-1f));
-  p = fmadd(p, r, set1(4.999999403953552e-1f));
-  p = fmadd(p, r, set1(1.0f));
-  return fmadd(p, r, set1(1.0f));
+  static constexpr float c[] = {1.3843652559444308e-3f, 8.37415549904108e-3f, 4.166800156235695e-2f,
+                                1.6666431725025177e-1f, 4.999999403953552e-1f, 1.0f, 1.0f};
+  return horner(r, c);
 }
 
 inline Vec<double> exp_poly(Vec<double> r) {
-  Vec<double> p = set1(2.5110037605963777e-08);
-  p = fmadd(p, r, set1(2.763263963904103e-07));
-  p = fmadd(p, r, set1(2.755724091857897e-06));
-  p = fmadd(p, r, set1(2.4801485482328494e-05));
-  p = fmadd(p, r, set1(1.9841269890047113e-04));
-  p = fmadd(p, r, set1(1.3888888952314775e-03));
-  p = fmadd(p, r, set1(8.333333333319601e-03));
-  p = fmadd(p, r, set1(4.16666666664881e-02));
-  p = fmadd(p, r, set1(1.666666666666668e-01));
-  p = fmadd(p, r, set1(5.000000000000019e-01));
-  p = fmadd(p, r, set1(1.0));
-  return fmadd(p, r, set1(1.0));
+  static constexpr double c[] = {2.5110037605963777e-08, 2.763263963904103e-07, 2.755724091857897e-06,
+                                 2.4801485482328494e-05, 1.9841269890047113e-04, 1.3888888952314775e-03,
+                                 8.333333333319601e-03,  4.16666666664881e-02,   1.666666666666668e-01,
+                                 5.000000000000019e-01,  1.0,                    1.0};
+  return horner(r, c);
 }
 
 // (exp(a) - 1 - a - a^2/2) / a^3 for |a| <= ln(2)/2: degree 9, the
 // Chebyshev interpolant (mpmath's chebyfit), error 1e-18 relative to exp(a)
 // in a^3 times it.
 FSM_HOT Vec<double> exp_tail3(Vec<double> a) {
-  Vec<double> p = set1(2.091122972995766e-09);
-  p = fmadd(p, a, set1(2.5100375832840034e-08));
-  p = fmadd(p, a, set1(2.755728298405546e-07));
-  p = fmadd(p, a, set1(2.755726848030944e-06));
-  p = fmadd(p, a, set1(2.4801587317135164e-05));
-  p = fmadd(p, a, set1(1.9841269863040545e-04));
-  p = fmadd(p, a, set1(1.3888888888886554e-03));
-  p = fmadd(p, a, set1(8.333333333330065e-03));
-  p = fmadd(p, a, set1(4.1666666666666664e-02));
-  return fmadd(p, a, set1(1.6666666666666669e-01));
+  static constexpr double c[] = {2.091122972995766e-09,  2.5100375832840034e-08, 2.755728298405546e-07,
+                                 2.755726848030944e-06,  2.4801587317135164e-05, 1.9841269863040545e-04,
+                                 1.3888888888886554e-03, 8.333333333330065e-03,  4.1666666666666664e-02,
+                                 1.6666666666666669e-01};
+  return horner(a, c);
 }
 
 // exp(x) for x <= hi (the kernels' arguments x - max are <= 0): no overflow
