@@ -16,7 +16,7 @@ void softmax_rows(const py::array& x, const py::array& out, double inv_temp, boo
 }
 
 void logsumexp_rows(const py::array& x, const py::object& b, const py::array& out, const py::object& sign,
-                    double inv_temp) {
+                    double inv_temp, double inv_temp_lo) {
   by_dtype(x, "x", [&](auto tag) {
     using T = decltype(tag);
     const Rows<T> xr = rows_of<T>(x, "x", false);
@@ -28,7 +28,9 @@ void logsumexp_rows(const py::array& x, const py::object& b, const py::array& ou
     }
     T* o = vector_of<T>(out, "out", xr.rows, true);
     T* sg = sign.is_none() ? nullptr : vector_of<T>(sign.cast<py::array>(), "sign", xr.rows, true);
-    LogSumExpArgs<T> a{xr.data, xr.ld, br.data, br.ld, o, sg, xr.rows, xr.n, static_cast<T>(inv_temp)};
+    const T s = static_cast<T>(inv_temp);
+    LogSumExpArgs<T> a{xr.data, xr.ld, br.data, br.ld, o, sg, xr.rows, xr.n, s,
+                       (inv_temp - static_cast<double>(s)) + inv_temp_lo};
     run_kernel(&KernelTable::logsumexp, a);
   });
 }
@@ -75,7 +77,8 @@ void bind_softmax(py::module_& m) {
   m.def("softmax_rows", &softmax_rows, py::arg("x"), py::arg("out"), py::arg("inv_temp"), py::arg("log"),
         "softmax (log=False) or log_softmax (log=True) of each row of a 2-D block into out");
   m.def("logsumexp_rows", &logsumexp_rows, py::arg("x"), py::arg("b"), py::arg("out"), py::arg("sign"),
-        py::arg("inv_temp"), "log(sum(b * exp(x * inv_temp))) of each row into out (and its sign)");
+        py::arg("inv_temp"), py::arg("inv_temp_lo"),
+        "log(sum(b * exp(x * inv_temp))) of each row into out (and its sign); inv_temp_lo = 1/T - inv_temp");
   m.def("row_statistics_rows", &row_statistics_rows, py::arg("x"), py::arg("max"), py::arg("sumexp"),
         "each row's max M and sum(exp(x - M)) into max and sumexp");
   m.def("merge_statistics_rows", &merge_statistics_rows, py::arg("maxes"), py::arg("sums"), py::arg("max"),

@@ -2,6 +2,7 @@
 and the mergeable row summaries of chunked and sharded softmax."""
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import Any, Optional, Tuple, Union
 
 import numpy as np
@@ -73,6 +74,8 @@ class _Temperature:
         self.compute = compute if normal(compute) else np.promote_types(compute, np.float64)
         self.divide = not normal(self.compute)
         self.inv = 1.0 if self.divide else inv
+        # what the float64 1/T rounded away (exact: Fraction), for results taken in two parts
+        self.inv_lo = 0.0 if self.divide else float(Fraction(1) / Fraction(self.t) - Fraction(inv))
 
     def scaled(self, block: np.ndarray) -> np.ndarray:
         if not self.divide:
@@ -191,7 +194,7 @@ def logsumexp(x: Any, axis: AxisArg = -1, *, b: Any = None, keepdims: bool = Fal
         block = temp.scaled(block)
         out = np.empty(lay.rows, compute)
         sign = np.empty(lay.rows, compute) if return_sign else None
-        _core.logsumexp_rows(block, b_block, out, sign, temp.inv)
+        _core.logsumexp_rows(block, b_block, out, sign, temp.inv, temp.inv_lo)
 
     def shaped(v: np.ndarray) -> Any:
         v = narrowed(v, result if v.dtype.kind == result.kind else np.finfo(result).dtype)  # log|s| of complex

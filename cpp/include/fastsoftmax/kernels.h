@@ -34,6 +34,7 @@ struct LogSumExpArgs {
   T* out; T* sign;
   int64_t rows, n;
   T inv_temp;
+  double inv_temp_lo;  // 1/T - inv_temp: the result's M/T is taken in two parts
 };
 
 // The summary of each row that merges exactly (row_statistics): max[r] =

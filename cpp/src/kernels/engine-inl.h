@@ -27,7 +27,8 @@
 //   T* out; int64_t ldo            ... there (out null: this call writes none)
 //   bool skip(r)                   rows whose statistics are not computed
 //   void skipped(r, Row&)          ... and what they leave
-//   double finish(r, M, S, d, Row&)  row r's results from its statistics;
+//   double finish(r, st, d, Row&)  row r's results from its statistics
+//                                  st (RowStats: M, S, S_lo) and d (kPerRow);
 //                                  returns the factor of exp((x - M) s) in
 //                                  its output (kExps)
 //   writer<Stream>(r, off, len, exps, factors, const Row&)
@@ -60,15 +61,17 @@ inline void per_row_values(const ChunkArrays<T>& w) {
     per_row_in_double<T>(w.csum, w.fac, [](Vec<double> S) { return vlog(S); });
 }
 
-// S of the tile's N rows into Sd; where one term dominates (1 <= S < 2)
-// it is 1 + the terms below the max, summed apart (what dominated longer
-// rows get from a second read, here the tile's lanes at once), and those
-// terms go to below (-1 in the other lanes). Returns whether a lane
-// dominated.
+// S of the tile's N rows into Sd and Slo (two parts, RowStats); where one
+// term dominates (1 <= S < 2) it is 1 + the terms below the max, summed
+// apart (what dominated longer rows get from a second read, here the
+// tile's lanes at once), and those terms go to below (-1 in the other
+// lanes). Returns whether a lane dominated.
 template <class T, class Sc>
-inline bool tiny_sums(const TinyTile<T>& tile, int64_t n, const Sc& scale, bool kept, double* Sd, double* below) {
+inline bool tiny_sums(const TinyTile<T>& tile, int64_t n, const Sc& scale, bool kept, double* Sd, double* Slo,
+                      double* below) {
   constexpr int N = Vec<T>::N;
   lanes_to_double(tile.S, Sd);
+  lanes_to_double(tile.S_lo, Slo);
   bool any = false;
   for (int k = 0; k < N; ++k) {
     below[k] = -1.0;
@@ -80,34 +83,43 @@ inline bool tiny_sums(const TinyTile<T>& tile, int64_t n, const Sc& scale, bool 
   for (int k = 0; k < N; ++k) {
     if (!dominated(Sd[k])) continue;
     below[k] = terms[k];
-    Sd[k] = 1.0 + terms[k];
+    one_plus(terms[k], Sd[k], Slo[k]);
   }
   return true;
 }
 
-// S and below (as tiny_sums) and log S of the tile's N rows into Sd, below
-// and logS, with log1p of the terms below the max where one term dominates.
+// S in two parts (as tiny_sums) and log S of the tile's N rows into Sd,
+// Slo and logS, with log1p of the terms below the max where one term
+// dominates.
 template <class T, class Sc>
-inline void tiny_log_sums(const TinyTile<T>& tile, int64_t n, const Sc& scale, bool kept, double* Sd, double* logS,
-                          double* below) {
-  const bool any = tiny_sums(tile, n, scale, kept, Sd, below);
+inline void tiny_log_sums(const TinyTile<T>& tile, int64_t n, const Sc& scale, bool kept, double* Sd, double* Slo,
+                          double* logS) {
+  alignas(64) double below[Vec<T>::N];
+  const bool any = tiny_sums(tile, n, scale, kept, Sd, Slo, below);
   per_row_in_double<T>(Sd, logS, [](Vec<double> s) { return vlog(s); });
   if (!any) return;
   for (int k = 0; k < Vec<T>::N; ++k)
     if (below[k] >= 0.0) logS[k] = log1p(below[k]);
 }
 
+// What the log S of a tile's N float64 rows rounded away (log_rest, from
+// Sd, Slo and logS of tiny_log_sums) into Llo.
+template <class T>
+inline void tiny_log_rests(const double* Sd, const double* Slo, const double* logS, double* Llo) {
+  for (int k = 0; k < Vec<T>::N; k += Vec<double>::N)
+    storeu(Llo + k, log_rest(loadu(Sd + k), loadu(Slo + k), loadu(logS + k)));
+}
+
 // The probabilities' shifts (exact-inl.h) of a tile's N float64 rows, from
-// their maxima M and Sd, logS and below of tiny_log_sums, as lane vectors.
+// their maxima M, logS and Llo (tiny_log_rests), as lane vectors.
 template <class T, class Sc>
-inline void tiny_prob_shifts(Vec<T> M, const double* Sd, const double* logS, const double* below, const Sc& scale,
-                             Vec<T>& m, Vec<T>& hi, Vec<T>& lo) {
+inline void tiny_prob_shifts(Vec<T> M, const double* logS, const double* Llo, const Sc& scale, Vec<T>& m, Vec<T>& hi,
+                             Vec<T>& lo) {
   constexpr int N = Vec<T>::N;
   alignas(64) T Ms[N], ms[N], his[N], los[N];
   storeu(Ms, M);
   for (int k = 0; k < N; ++k) {
-    const bool dom = below[k] >= 0.0;
-    const ProbShift sh = prob_shift(Ms[k], dom ? 1.0 : Sd[k], dom ? below[k] : 0.0, logS[k], scale);
+    const ProbShift sh = prob_shift(Ms[k], logS[k], Llo[k], scale);
     ms[k] = static_cast<T>(sh.m);
     his[k] = static_cast<T>(sh.hi);
     los[k] = static_cast<T>(sh.lo);
@@ -198,7 +210,7 @@ void engine_rows(const RowInput<T>& in, const Sc& scale, P& p, int nt) {
           const ChunkArrays<T> w = work[slot_index(worker, slot)];
           const RowStats<T> rs = row_stats<Keep, false>(in.x + r * in.ldx, static_cast<const T*>(nullptr), n, scale,
                                                         w, out);
-          const double factor = p.finish(r, rs.M, rs.S, per_row_value<P::kPerRow>(rs.S), row);
+          const double factor = p.finish(r, rs, per_row_value<P::kPerRow>(rs.S), row);
           if (P::kExps) writer_factors<Keep>(w, nch, factor, scale.h);
         },
         [&](int worker, int64_t r, int slot) {
@@ -223,7 +235,7 @@ void engine_rows_without_output(const RowInput<T>& in, const Sc& scale, P& p, in
     }
     const RowStats<T> rs = row_stats<false, HasB>(in.x + r * in.ldx, HasB ? in.b + r * in.ldb : nullptr, in.n, scale,
                                                   work[tid]);
-    p.finish(r, rs.M, rs.S, per_row_value<P::kPerRow>(rs.S), row);
+    p.finish(r, rs, per_row_value<P::kPerRow>(rs.S), row);
   });
 }
 
@@ -242,7 +254,7 @@ void engine_blocks(const RowInput<T>& in, const Sc& scale, P& p, int nt) {
         p.skipped(r + k, row);
         continue;
       }
-      const double factor = p.finish(r + k, w.ref[k], w.csum[k], w.fac[k], row);
+      const double factor = p.finish(r + k, RowStats<T>{w.ref[k], w.csum[k], w.csum_lo[k]}, w.fac[k], row);
       if (P::kExps) w.factor[k] = static_cast<T>(factor);
     }
   };
@@ -268,7 +280,7 @@ void engine_split(const Context& ctx, const RowInput<T>& in, const Sc& scale, P&
   seg.template compute<HasB>(ctx, in.x, in.ldx, in.b, in.ldb, scale);
   RowStates<typename P::Row> state(rows);
   for (int64_t r = 0; r < rows; ++r) {
-    const double factor = p.finish(r, seg.row[r].M, seg.row[r].S, per_row_value<P::kPerRow>(seg.row[r].S), state.at[r]);
+    const double factor = p.finish(r, seg.row[r], per_row_value<P::kPerRow>(seg.row[r].S), state.at[r]);
     if (P::kExps) writer_factors<false>(seg.work[r], nch, factor, scale.h);
   }
   if (!P::kOutput || !p.out) return;

@@ -13,15 +13,32 @@ struct ProbShift {
   double m, hi, lo;
 };
 
-// The shift of a row with max M and sum S = S_hi + S_lo (S_lo: the terms
-// below the max of a dominated row, S_hi = 1 there), logS its log to an ulp
-// or so: one Newton step with exp in parts, log S + (S - e)/e with
-// e = exp(log S), carries log S to about 2^-100.
+// What log S = L (to an ulp or so) lacks, lanewise, S = S_hi + S_lo > 0
+// (RowStats' two parts): one Newton step with exp in parts, (S - e)/e with
+// e = exp(L), leaves about 2^-100. 0 where S is 0, infinite or NaN (L is
+// then the answer, or NaN).
+FSM_HOT Vec<double> log_rest(Vec<double> S_hi, Vec<double> S_lo, Vec<double> L) {
+  const ExpParts<double> e = vexp_parts(L, set1(0.0));
+  const Vec<double> r = ((S_hi - e.hi) + (S_lo - e.lo)) / e.hi;  // S_hi - e.hi exact: they are within 2x
+  return select(neq(r - r, set1(0.0)), set1(0.0), r);
+}
+inline double log_rest(double S_hi, double S_lo, double L) { return first(log_rest(set1(S_hi), set1(S_lo), set1(L))); }
+
+// a + b + c + lo rounded once, lanewise (two TwoSums; lo below their last
+// places): float64 results from parts. Where the sum is infinite or NaN it
+// is a + b + c as rounded (TwoSums of infinities leave NaN errors).
+FSM_HOT Vec<double> sum_rounded_once(Vec<double> a, Vec<double> b, Vec<double> c, Vec<double> lo) {
+  Vec<double> e1, e2;
+  const Vec<double> t = two_sum(two_sum(a, b, e1), c, e2);
+  return select(neq(t - t, set1(0.0)), t, t + ((e1 + e2) + lo));
+}
+inline double sum_rounded_once(double a, double b, double c, double lo) {
+  return first(sum_rounded_once(set1(a), set1(b), set1(c), set1(lo)));
+}
+
+// The shift of a row with max M and log S = logS + L_lo (log_rest).
 template <class Sc>
-inline ProbShift prob_shift(double M, double S_hi, double S_lo, double logS, const Sc& scale) {
-  const ExpParts<double> e = vexp_parts(set1(logS), set1(0.0));
-  const double e_hi = first(e.hi), e_lo = first(e.lo);
-  const double L_lo = ((S_hi - e_hi) + (S_lo - e_lo)) / e_hi;  // S_hi - e_hi exact: they are within 2x
+inline ProbShift prob_shift(double M, double logS, double L_lo, const Sc& scale) {
   const double s = static_cast<double>(scale.s), h = static_cast<double>(scale.h);
   const double q_hi = logS / s, q_lo = (fma(-q_hi, s, logS) + L_lo) / s;  // log S / s in two parts
   return {-M * h, -q_hi * h, -q_lo * h};

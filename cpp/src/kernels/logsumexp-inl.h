@@ -6,12 +6,13 @@
 // (logsumexp_inf_row).
 #pragma once
 
-// Ms + log|S| (Ms the scaled max, log_abs_S given) and sign(S); a negative
-// sum is NaN unless its sign is asked for.
+// Ms + log|S| + lo (Ms the scaled max, log_abs_S given, lo what their
+// parts add: float64's, rounded once) and sign(S); a negative sum is NaN
+// unless its sign is asked for.
 template <class T>
-inline void logsumexp_finish(double Ms, double S, double log_abs_S, T* out, T* sign) {
+inline void logsumexp_finish(double Ms, double S, double log_abs_S, double lo, T* out, T* sign) {
   const double sg = S > 0 ? 1.0 : (S < 0 ? -1.0 : (S == 0 ? 0.0 : S));
-  double v = Ms + log_abs_S;
+  double v = sum_rounded_once(Ms, log_abs_S, 0.0, lo);
   if (!sign && sg < 0) v = NAN;
   *out = static_cast<T>(v);
   if (sign) *sign = static_cast<T>(sg);
@@ -26,7 +27,7 @@ inline void logsumexp_inf_row(const T* x, const T* b, int64_t n, T s, T* out, T*
     if (bi == 0.0) continue;
     acc += bi * exp(static_cast<double>(x[i]) * static_cast<double>(s));
   }
-  logsumexp_finish(0.0, acc, log(fabs(acc)), out, sign);
+  logsumexp_finish(0.0, acc, log(fabs(acc)), 0.0, out, sign);
 }
 
 // log S for logsumexp: a second read of the rows whose result Ms + log S may
@@ -49,17 +50,29 @@ struct LogSumExpPolicy {
 
   bool skip(int64_t) const { return false; }
   void skipped(int64_t, Row&) const {}
-  // Row r's result from its M, S and log|S| (exact already, or
-  // `exact_near_one`: a second read where it may be near 0).
-  void write(int64_t r, T M, double S, double log_abs_S, bool exact_near_one) const {
+  // Row r's result from its statistics and log|S| (exact already, or
+  // `exact_near_one`: a second read where it may be near 0), with M/T in
+  // two parts (M s + M inv_temp_lo; float32's M s is exact in double);
+  // float64 also adds what log|S| rounded away (log_rest, from S in two
+  // parts), so the result is rounded once.
+  void write(int64_t r, const RowStats<T>& st, double log_abs_S, bool exact_near_one) const {
     T* sg = a.sign ? a.sign + r : nullptr;
-    const double Ms = static_cast<double>(M) * static_cast<double>(scale.s);
-    if (M == T(HUGE_VAL)) logsumexp_inf_row(a.x + r * a.ldx, a.b ? a.b + r * a.ldb : nullptr, a.n, a.inv_temp, a.out + r, sg);
-    else if (a.b || !exact_near_one) logsumexp_finish(Ms, S, log_abs_S, a.out + r, sg);
-    else logsumexp_finish(Ms, S, log_sum_near_one(a.x + r * a.ldx, a.n, scale, M, Ms, S, log_abs_S), a.out + r, sg);
+    const T M = st.M;
+    const double s = static_cast<double>(scale.s), Ms = static_cast<double>(M) * s;
+    if (M == T(HUGE_VAL)) {
+      logsumexp_inf_row(a.x + r * a.ldx, a.b ? a.b + r * a.ldb : nullptr, a.n, a.inv_temp, a.out + r, sg);
+      return;
+    }
+    const double L = a.b || !exact_near_one ? log_abs_S : log_sum_near_one(a.x + r * a.ldx, a.n, scale, M, Ms, st.S, log_abs_S);
+    double lo = isfinite(Ms) ? fma(static_cast<double>(M), s, -Ms) + static_cast<double>(M) * a.inv_temp_lo : 0.0;
+    if constexpr (kExactProbs<T>) {
+      const bool neg = st.S < 0;
+      lo += log_rest(neg ? -st.S : st.S, neg ? -st.S_lo : st.S_lo, L);
+    }
+    logsumexp_finish(Ms, st.S, L, lo, a.out + r, sg);
   }
-  double finish(int64_t r, T M, double S, double log_abs_S, Row&) const {
-    write(r, M, S, log_abs_S, true);
+  double finish(int64_t r, const RowStats<T>& st, double log_abs_S, Row&) const {
+    write(r, st, log_abs_S, true);
     return 0.0;
   }
   template <bool Stream, class Exps>
@@ -68,12 +81,12 @@ struct LogSumExpPolicy {
   }
   void tiny(TinyTile<T>& tile, int64_t b, int64_t count, int64_t) const {
     constexpr int N = Vec<T>::N;
-    alignas(64) double Sd[N], logS[N], below[N];
+    alignas(64) double Sd[N], Slo[N], logS[N];
     alignas(64) T Ms[N];
     tile.template stats<false>(a.n, scale);
-    tiny_log_sums(tile, a.n, scale, false, Sd, logS, below);
+    tiny_log_sums(tile, a.n, scale, false, Sd, Slo, logS);
     storeu(Ms, tile.M);
-    for (int64_t k = 0; k < count; ++k) write(b + k, Ms[k], Sd[k], logS[k], false);
+    for (int64_t k = 0; k < count; ++k) write(b + k, RowStats<T>{Ms[k], Sd[k], Slo[k]}, logS[k], false);
   }
 };
 
@@ -115,9 +128,9 @@ struct RowStatisticsPolicy {
 
   bool skip(int64_t) const { return false; }
   void skipped(int64_t, Row&) const {}
-  double finish(int64_t r, T M, double S, double, Row&) const {
-    a.out.max[r] = M;
-    a.out.sumexp[r] = static_cast<T>(M == T(HUGE_VAL) ? infinite_row_sum(a.x + r * a.ldx, a.n) : S);
+  double finish(int64_t r, const RowStats<T>& st, double, Row&) const {
+    a.out.max[r] = st.M;
+    a.out.sumexp[r] = static_cast<T>(st.M == T(HUGE_VAL) ? infinite_row_sum(a.x + r * a.ldx, a.n) : st.S);
     return 0.0;
   }
   template <bool Stream, class Exps>
@@ -131,7 +144,7 @@ struct RowStatisticsPolicy {
     lanes_to_double(tile.S, Sd);
     storeu(Ms, tile.M);
     Row none;
-    for (int64_t k = 0; k < count; ++k) finish(b + k, Ms[k], Sd[k], 0.0, none);
+    for (int64_t k = 0; k < count; ++k) finish(b + k, RowStats<T>{Ms[k], Sd[k], 0.0}, 0.0, none);
   }
 };
 

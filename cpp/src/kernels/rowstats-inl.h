@@ -24,9 +24,17 @@
 
 template <class T>
 struct RowStats {
-  T M;       // max of x over the row, unscaled (elements with b == 0 excluded)
-  double S;  // sum of b * exp((x - M) s)
+  T M;          // max of x over the row, unscaled (elements with b == 0 excluded)
+  double S;     // sum of b * exp((x - M) s)
+  double S_lo;  // float64: what S rounded away (S + S_lo to about 2^-100); float32: 0
 };
+
+// S = 1 + below in two parts, below < 1 the terms under a dominating max
+// summed apart (S - 1 is exact: Fast2Sum).
+inline void one_plus(double below, double& S, double& S_lo) {
+  S = 1.0 + below;
+  S_lo = below - (S - 1.0);
+}
 
 // Per-chunk work arrays for a row of up to n elements.
 template <class T>
@@ -34,12 +42,13 @@ struct ChunkArrays {
   T* exps = nullptr;      // [nchunks * chunk_len] or null
   T* ref = nullptr;       // [nchunks] chunk max (softmax recomputing: its exp_shift)
   double* csum = nullptr; // [nchunks]
+  double* csum_lo = nullptr; // [nchunks] what csum rounded away (float64; 0 for float32)
   double* fac = nullptr;  // [nchunks] exp((m_c - M) s)
   T* factor = nullptr;    // [nchunks] the row writer's factor per chunk (short rows: per row)
 
   // The same arrays from chunk c on (a segment of a row starting there).
   ChunkArrays from_chunk(int64_t c) const {
-    return {exps ? exps + c * chunk_len<T>() : nullptr, ref + c, csum + c, fac + c, factor + c};
+    return {exps ? exps + c * chunk_len<T>() : nullptr, ref + c, csum + c, csum_lo + c, fac + c, factor + c};
   }
 };
 
@@ -71,6 +80,8 @@ class WorkArrays {
     off += line_up(shape_.exps * sizeof(T));
     a.csum = buf_.at<double>(off);
     off += line_up(shape_.values * sizeof(double));
+    a.csum_lo = buf_.at<double>(off);
+    off += line_up(shape_.values * sizeof(double));
     a.fac = buf_.at<double>(off);
     off += line_up(shape_.values * sizeof(double));
     a.ref = buf_.at<T>(off);
@@ -83,7 +94,7 @@ class WorkArrays {
   // each array starts on a 64-byte line
   static size_t line_up(int64_t bytes) { return (static_cast<size_t>(bytes) + 63) & ~size_t(63); }
   size_t bytes() const {
-    return line_up(shape_.exps * sizeof(T)) + 2 * line_up(shape_.values * sizeof(double)) +
+    return line_up(shape_.exps * sizeof(T)) + 3 * line_up(shape_.values * sizeof(double)) +
            2 * line_up(shape_.values * sizeof(T));
   }
   WorkShape shape_;
@@ -234,36 +245,52 @@ FSM_HOT void prefetch_reread(const T* p) {
 // prefetching the lines of `ahead` and writing through `out` (begun and
 // finished by the caller): the exp arithmetic binds the multiply-add units,
 // and the loads, max and stores fill the other ports. Returns the four
-// accumulators' sum (lanes not yet added).
+// accumulators merged (lanes not yet added). float64 terms with weights b
+// are formed in parts (exact_parts, vexp_parts): signed weights cancel, and
+// the sum keeps each term's error below a hundredth of its last place.
 template <bool Store, bool HasB, class T, class Sc, class Writer>
-FSM_HOT Vec<T> chunk_exp_sum(const T* xc, const T* bc, int64_t len, T ref, const Sc& scale, T* ec, const T* xn,
+FSM_HOT SumOf<T> chunk_exp_sum(const T* xc, const T* bc, int64_t len, T ref, const Sc& scale, T* ec, const T* xn,
                              const T* bn, int64_t next_len, const T* ahead, ChunkMax<HasB, T>& next, Writer& out) {
+  static_assert(!(Store && HasB), "weighted terms are never kept");
   using V = Vec<T>;
   constexpr int64_t N = V::N;
   const V neg_ref = set1(exp_shift(ref) * scale.h);
   SumOf<T> s0, s1, s2, s3;
-  auto term = [&](int64_t j, int64_t left) {
-    V e = vexp_bounded(scale(masked_x<HasB>(xc, bc, j, left), neg_ref));
-    if (HasB) e = e * (left >= N ? loadu(bc + j) : load_partial(bc + j, left, T(0)));
-    if (Store) storeu(ec + j, e);
-    return e;
+  auto term = [&](SumOf<T>& acc, int64_t j, int64_t left) {
+    const V x = masked_x<HasB>(xc, bc, j, left);
+    if constexpr (HasB) {
+      const V b = left >= N ? loadu(bc + j) : load_partial(bc + j, left, T(0));
+      if constexpr (kExactProbs<T>) {
+        const V zero = set1(T(0));
+        V err;
+        const ExpParts<T> e = vexp_parts(scale.parts(x, neg_ref, zero, zero, err), err);
+        const V t = e.hi * b;
+        acc.add(t, fused(e.hi, b, zero - t) + e.lo * b);
+      } else {
+        acc.add(vexp_bounded(scale(x, neg_ref)) * b);
+      }
+    } else {
+      const V e = vexp_bounded(scale(x, neg_ref));
+      if (Store) storeu(ec + j, e);
+      acc.add(e);
+    }
   };
   const int64_t next_groups = next_len / (4 * N) * (4 * N);
   int64_t i = 0;
   for (; i + 4 * N <= len; i += 4 * N) {
     for (int64_t line = 0; line < 4 * N; line += 64 / static_cast<int64_t>(sizeof(T)))
       __builtin_prefetch(ahead + i + line, 0, kPrefetchLocality);
-    s0.add(term(i, N));
-    s1.add(term(i + N, N));
-    s2.add(term(i + 2 * N, N));
-    s3.add(term(i + 3 * N, N));
+    term(s0, i, N);
+    term(s1, i + N, N);
+    term(s2, i + 2 * N, N);
+    term(s3, i + 3 * N, N);
     if (i < next_groups) next.group(xn, bn, i);
     out.step();
   }
   const int64_t grouped = i;  // the groups of `next` below this are done
-  for (; i < len; i += N) s0.add(term(i, len - i));
+  for (; i < len; i += N) term(s0, i, len - i);
   next.rest(xn, bn, min64(grouped, next_groups), next_len);
-  return (s0.value() + s1.value()) + (s2.value() + s3.value());
+  return s0.merged(s1).merged(s2.merged(s3));
 }
 
 // sum_c v[c] f[c] over [lo, hi), pairwise: where one chunk holds the row's
@@ -280,10 +307,38 @@ inline double weighted_sum_pairwise(const double* v, const double* f, int64_t lo
   return weighted_sum_pairwise(v, f, lo, mid) + weighted_sum_pairwise(v, f, mid, hi);
 }
 
+// float64's S in two parts from its chunks: S = sum_c (csum + csum_lo)
+// (fac + fac_lo), fac in two parts from the exact argument (m_c - M) s
+// (vexp_parts), the products and their sum carried as TwoSums: the chunk
+// factors' roundings do not reach the probabilities (exact-inl.h).
+template <class T, class Sc>
+inline RowStats<T> combine_chunks_exact(const ChunkArrays<T>& w, int64_t nch, const Sc& scale, T M) {
+  const double h = scale.h, sh = static_cast<double>(scale.s / scale.h), Mh = static_cast<double>(M) * h;
+  double S = 0.0, S_lo = 0.0;
+  for (int64_t c = 0; c < nch; ++c) {
+    double f = 0.0, f_lo = 0.0;
+    if (w.ref[c] != -HUGE_VAL) {
+      double d_lo;
+      const double d = two_sum(static_cast<double>(w.ref[c]) * h, -Mh, d_lo), z = d * sh;
+      const ExpParts<double> e = vexp_parts(set1(z), set1(fma(d, sh, -z) + d_lo * sh));
+      f = first(e.hi);
+      f_lo = first(e.lo);
+    }
+    w.fac[c] = f;
+    const double p = w.csum[c] * f, p_lo = fma(w.csum[c], f, -p) + (w.csum[c] * f_lo + w.csum_lo[c] * f);
+    double err;
+    S = two_sum(S, p, err);
+    S_lo += err + p_lo;
+  }
+  const double total = S + S_lo;
+  return {M, total, S_lo - (total - S)};
+}
+
 // M, fac and S of a row from its nch chunks' ref and csum: M = the largest
 // ref, fac[c] = exp((m_c - M) s) in double, as (m_c h - M h) (s / h) (Scale;
 // 0 for chunks without a finite max),
-// S = sum_c csum[c] fac[c] (pairwise), in chunk order. A row cut into segments
+// S = sum_c csum[c] fac[c] (pairwise), in chunk order (float64: in two
+// parts, combine_chunks_exact). A row cut into segments
 // (softmax-inl.h) fills ref and csum segment by segment and combines them
 // here too, so its (M, S) are the bits of the whole row's.
 template <class T, class Sc>
@@ -292,6 +347,7 @@ inline RowStats<T> combine_chunks(const ChunkArrays<T>& w, int64_t nch, const Sc
   T M = ninf;
   for (int64_t c = 0; c < nch; ++c)
     if (w.ref[c] > M) M = w.ref[c];
+  if constexpr (kExactProbs<T>) return combine_chunks_exact(w, nch, scale, M);
   if (nch == 1) {
     w.fac[0] = w.ref[0] == ninf ? 0.0 : 1.0;  // a short row: m_0 is M
   } else {
@@ -306,7 +362,7 @@ inline RowStats<T> combine_chunks(const ChunkArrays<T>& w, int64_t nch, const Sc
       if (left >= ND) storeu(w.fac + c, v); else store_partial(w.fac + c, left, v);
     }
   }
-  return {M, weighted_sum_pairwise(w.csum, w.fac, 0, nch)};
+  return {M, weighted_sum_pairwise(w.csum, w.fac, 0, nch), 0.0};
 }
 
 // One pass over the row, chunk by chunk, filling ref[c] = m_c and csum[c]
@@ -336,13 +392,13 @@ FSM_HOT void row_chunks(const T* x, const T* b, int64_t n, const Sc& scale, cons
     const int64_t next_len = chunk_length(c + kAhead);
     ChunkMax<HasB, T> next;
     out.begin(c);
-    const Vec<T> sum = chunk_exp_sum<Store, HasB>(x + off, bc, chunk_length(c), ref, scale,
+    const SumOf<T> sum = chunk_exp_sum<Store, HasB>(x + off, bc, chunk_length(c), ref, scale,
                                                   Store ? w.exps + off : nullptr, xn, HasB ? bc + kAhead * CH : nullptr,
                                                   next_len, xn + CH, next, out);
     pending[0] = pending[1];
     if (next_len > 0) pending[1] = next.value();
     out.finish();
-    w.csum[c] = hsum(sum);
+    w.csum[c] = sum.total(w.csum_lo[c]);
   }
 }
 

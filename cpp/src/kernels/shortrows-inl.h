@@ -28,7 +28,7 @@ constexpr int64_t short_row_max() {
 }
 
 // Per (worker, slot) arrays of a block: ref = the rows' max of x, csum =
-// their sums S, fac and factor = what the finisher leaves for the writer
+// their sums S (csum_lo: float64's rest), fac and factor = what the finisher leaves for the writer
 // (in double; the writer's factor); exps (with Keep) = row k's exp values at
 // k*n.
 template <class T>
@@ -40,6 +40,23 @@ inline WorkShape block_shape(int64_t n, bool keep) {
 template <class T, class F>
 inline void per_row_in_double(const ChunkArrays<T>& w, const F& f) {
   per_row_in_double<T>(w.csum, w.fac, f);
+}
+
+// The N rows' sums of a block into csum (and csum_lo): float32's
+// reduced together (hsum_each), float64's each in two parts.
+template <class T>
+FSM_HOT void block_sums(const SumOf<T>* sums, const ChunkArrays<T>& w) {
+  constexpr int N = Vec<T>::N;
+  if constexpr (kExactProbs<T>) {
+    for (int k = 0; k < N; ++k) w.csum[k] = sums[k].total(w.csum_lo[k]);
+  } else {
+    Vec<T> v[N];
+    for (int k = 0; k < N; ++k) {
+      v[k] = sums[k].value();
+      w.csum_lo[k] = 0.0;
+    }
+    lanes_to_double(hsum_each(v), w.csum);
+  }
 }
 
 // Asks for the lines of an output row ahead of its stores, one request per
@@ -82,7 +99,7 @@ inline void block_rows(const T* x, int64_t ldx, int64_t rows, int64_t n, const S
       const ChunkArrays<T> w = work[slot];
       storeu(w.ref, hmax_each(mx));
       const int64_t next_len = b + 1 < nb ? n : 0;
-      V sums[N];
+      SumOf<T> sums[N];
       auto sum_row = [&](int k, auto& out) FSM_HOT_LAMBDA {
         const T* xr = x + row(b, k) * ldx;
         if (y) prefetch_for_write(y + row(b, k) * ldy, n);
@@ -106,7 +123,7 @@ inline void block_rows(const T* x, int64_t ldx, int64_t rows, int64_t n, const S
           sum_row(k, out);
         }
       }
-      lanes_to_double(hsum_each(sums), w.csum);
+      block_sums(sums, w);
       finish(slot, w, r0 + b * N, count(b));
     }
     const int last = slot_index(worker, static_cast<int>((nb - 1) & 1));

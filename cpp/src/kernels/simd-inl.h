@@ -43,8 +43,14 @@ template <class T> inline Vec<T> operator+(Vec<T> a, Vec<T> b) { return {a.v + b
 template <class T> inline Vec<T> operator-(Vec<T> a, Vec<T> b) { return {a.v - b.v}; }
 template <class T> inline Vec<T> operator*(Vec<T> a, Vec<T> b) { return {a.v * b.v}; }
 template <class T> inline Vec<T> operator/(Vec<T> a, Vec<T> b) { return {a.v / b.v}; }
-// a*b+c: no FMA on baseline x86-64, so two roundings here.
+// a*b+c: no FMA on baseline x86-64, so double's rounds twice here; float's
+// is taken in double, where a*b is exact, so it rounds as a fused one does
+// (but for the rare double-rounding tie) and the float kernels' bits at
+// this level mostly match the vector levels'.
 template <class T> inline Vec<T> fmadd(Vec<T> a, Vec<T> b, Vec<T> c) { return {a.v * b.v + c.v}; }
+inline Vec<float> fmadd(Vec<float> a, Vec<float> b, Vec<float> c) {
+  return {static_cast<float>(static_cast<double>(a.v) * b.v + c.v)};
+}
 // max that ignores a NaN in `a` (the kernels propagate NaN through the sums)
 template <class T> inline Vec<T> vmax(Vec<T> a, Vec<T> b) { return {a.v > b.v ? a.v : b.v}; }
 template <class T> inline bool lt(Vec<T> a, Vec<T> b) { return a.v < b.v; }

@@ -59,14 +59,19 @@ struct SoftmaxPolicy : SoftmaxRows<T, Sc> {
   // below the max summed apart where one term dominates: the small
   // probabilities keep their relative accuracy (a second read of such rows
   // only).
-  double finish(int64_t r, T M, double S, double d, Row& row) const {
-    const bool dom = dominated(S);
-    const double below = dom ? sum_below_max(this->a.x + r * this->a.ldx, this->a.n, this->scale, M) : 0.0;
-    if constexpr (kExactProbs<T>) {
-      row = dom ? prob_shift(M, 1.0, below, log1p(below), this->scale) : prob_shift(M, S, 0.0, d, this->scale);
-      return 0.0;
+  double finish(int64_t r, const RowStats<T>& st, double d, Row& row) const {
+    if (!dominated(st.S)) {
+      if constexpr (kExactProbs<T>) row = prob_shift(st.M, d, log_rest(st.S, st.S_lo, d), this->scale);
+      return d;
     }
-    return dom ? 1.0 / (1.0 + below) : d;
+    const double below = sum_below_max(this->a.x + r * this->a.ldx, this->a.n, this->scale, st.M);
+    double S, S_lo;
+    one_plus(below, S, S_lo);
+    if constexpr (kExactProbs<T>) {
+      const double L = log1p(below);
+      row = prob_shift(st.M, L, log_rest(S, S_lo, L), this->scale);
+    }
+    return 1.0 / S;
   }
   template <bool Stream, class Exps>
   auto writer(int64_t r, int64_t off, int64_t len, const Exps& e, const T* factors, const Row& row) const {
@@ -81,15 +86,17 @@ struct SoftmaxPolicy : SoftmaxRows<T, Sc> {
     }
   }
   void tiny(TinyTile<T>& tile, int64_t b, int64_t count, int64_t) const {
-    alignas(64) double Sd[Vec<T>::N], below[Vec<T>::N], d[Vec<T>::N];
+    // d: log S (float64) or 1/S; more: what log S rounded away, or the terms below a dominating max
+    alignas(64) double Sd[Vec<T>::N], Slo[Vec<T>::N], d[Vec<T>::N], more[Vec<T>::N];
     tile.template stats<!kExactProbs<T>>(this->a.n, this->scale);
     if constexpr (kExactProbs<T>) {
       Vec<T> m, hi, lo;
-      tiny_log_sums(tile, this->a.n, this->scale, false, Sd, d, below);
-      tiny_prob_shifts(tile.M, Sd, d, below, this->scale, m, hi, lo);
+      tiny_log_sums(tile, this->a.n, this->scale, false, Sd, Slo, d);
+      tiny_log_rests<T>(Sd, Slo, d, more);
+      tiny_prob_shifts(tile.M, d, more, this->scale, m, hi, lo);
       for (int64_t j = 0; j < this->a.n; ++j) tile.col[j] = exact_probs(tile.col[j], m, hi, lo, set1(1.0), this->scale);
     } else {
-      tiny_sums(tile, this->a.n, this->scale, true, Sd, below);
+      tiny_sums(tile, this->a.n, this->scale, true, Sd, Slo, more);
       per_row_in_double<T>(Sd, d, [](Vec<double> s) { return set1(1.0) / s; });
       const Vec<T> f = lanes_from_double<T>(d);
       for (int64_t j = 0; j < this->a.n; ++j) tile.col[j] = tile.col[j] * f;
@@ -107,8 +114,8 @@ struct LogSoftmaxPolicy : SoftmaxRows<T, Sc> {
   static constexpr PerRow kPerRow = PerRow::kLogS;
   using SoftmaxRows<T, Sc>::SoftmaxRows;
 
-  double finish(int64_t r, T M, double S, double logS, Row& row) const {
-    row = {M, static_cast<T>(log_sum_exact(this->a.x + r * this->a.ldx, this->a.n, this->scale, M, S, logS))};
+  double finish(int64_t r, const RowStats<T>& st, double logS, Row& row) const {
+    row = {st.M, static_cast<T>(log_sum_exact(this->a.x + r * this->a.ldx, this->a.n, this->scale, st.M, st.S, logS))};
     return 0.0;
   }
   template <bool Stream, class Exps>
@@ -117,9 +124,9 @@ struct LogSoftmaxPolicy : SoftmaxRows<T, Sc> {
                                       this->scale, row.M, row.logS);
   }
   void tiny(TinyTile<T>& tile, int64_t b, int64_t count, int64_t) const {
-    alignas(64) double Sd[Vec<T>::N], logS[Vec<T>::N], below[Vec<T>::N];
+    alignas(64) double Sd[Vec<T>::N], Slo[Vec<T>::N], logS[Vec<T>::N];
     tile.template stats<false>(this->a.n, this->scale);
-    tiny_log_sums(tile, this->a.n, this->scale, false, Sd, logS, below);
+    tiny_log_sums(tile, this->a.n, this->scale, false, Sd, Slo, logS);
     const Vec<T> f = lanes_from_double<T>(logS);
     for (int64_t j = 0; j < this->a.n; ++j) tile.col[j] = this->scale(tile.col[j], tile.neg_M) - f;
     tile.store(this->out, this->ldo, b, count, this->a.n);

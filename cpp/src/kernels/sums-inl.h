@@ -61,10 +61,30 @@ FSM_HOT V two_sum(V x, V y, V& err) {
 template <class T>
 constexpr bool kExactProbs = sizeof(T) == 8;
 
+// The lanes of s, and their errors c, added in double in lane order:
+// the total as hi + lo (Fast2Sum), the lanes' rounding errors carried.
+template <class T>
+inline double lanes_total(Vec<T> s, Vec<T> c, double& lo) {
+  constexpr int N = Vec<T>::N;
+  alignas(64) T sums[N], errs[N];
+  storeu(sums, s);
+  storeu(errs, c);
+  double hi = 0.0, rest = 0.0;
+  for (int k = 0; k < N; ++k) {
+    double err;
+    hi = two_sum(hi, static_cast<double>(sums[k]), err);
+    rest += err + static_cast<double>(errs[k]);
+  }
+  const double total = hi + rest;
+  lo = rest - (total - hi);
+  return total;
+}
+
 // An accumulator of exp terms, lane by lane: float32 adds them plainly
 // (its sums are taken in double later); float64 carries each lane's
 // rounding errors (TwoSum), since its S enters every float64 probability,
-// which is otherwise rounded once (exact-inl.h).
+// which is otherwise rounded once (exact-inl.h), and gives its total in
+// two parts.
 template <class T>
 struct SumOf {
   Vec<T> s = set1(T(0)), c = set1(T(0));
@@ -77,7 +97,31 @@ struct SumOf {
       s = s + v;
     }
   }
+  // v + v_lo, v_lo below v's last place (float64: a term in two parts)
+  FSM_HOT void add(Vec<T> v, Vec<T> v_lo) {
+    add(v);
+    c = c + v_lo;
+  }
+  FSM_HOT SumOf merged(const SumOf& o) const {
+    SumOf m;
+    if constexpr (kExactProbs<T>) {
+      Vec<T> err;
+      m.s = two_sum(s, o.s, err);
+      m.c = (c + o.c) + err;
+    } else {
+      m.s = s + o.s;
+    }
+    return m;
+  }
   FSM_HOT Vec<T> value() const { return kExactProbs<T> ? s + c : s; }
+  // What value() = v rounded away, per lane (float32: 0).
+  FSM_HOT Vec<T> rest(Vec<T> v) const { return kExactProbs<T> ? c - (v - s) : set1(T(0)); }
+  // The sum of the lanes in double, and (float64) what it rounded into lo.
+  FSM_HOT double total(double& lo) const {
+    if constexpr (kExactProbs<T>) return lanes_total<T>(s, c, lo);
+    lo = 0.0;
+    return static_cast<double>(hsum(s));
+  }
 };
 
 // The sum over a row of f(i) (a vector of terms, lanes from `left` on 0)
@@ -96,14 +140,6 @@ inline double compensated_sum(int64_t n, const F& f) {
     s = two_sum(s, f(i, min64(N, n - i)), err);
     c = c + err;
   }
-  alignas(64) T sums[N], errs[N];
-  storeu(sums, s);
-  storeu(errs, c);
-  double hi = 0.0, lo = 0.0;
-  for (int k = 0; k < N; ++k) {
-    double err;
-    hi = two_sum(hi, static_cast<double>(sums[k]), err);
-    lo += err + static_cast<double>(errs[k]);
-  }
-  return hi + lo;
+  double lo;
+  return lanes_total<T>(s, c, lo);
 }

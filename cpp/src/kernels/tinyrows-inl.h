@@ -19,7 +19,7 @@ struct TinyTile {
   using V = Vec<T>;
   static constexpr int N = V::N;
   V col[2 * N];  // rows, then (after the transpose) columns, of tile t at t*N
-  V M, neg_M, S;
+  V M, neg_M, S, S_lo;  // S_lo: what float64's S rounded away
 
   // Rows b .. b+N-1 of x (n elements each); rows past `last` repeat it
   // (computed, never stored).
@@ -34,7 +34,7 @@ struct TinyTile {
     }
   }
 
-  // M = max of x, S = sum of exp((x - M) s) per lane; col[j] stays x, or
+  // M = max of x, S (+ S_lo) = sum of exp((x - M) s) per lane; col[j] stays x, or
   // becomes exp((x - M) s) with Keep.
   template <bool Keep, class Sc>
   FSM_HOT void stats(int64_t n, const Sc& scale) {
@@ -51,6 +51,7 @@ struct TinyTile {
       if (Keep) col[j] = e;
     }
     S = sum.value();
+    S_lo = sum.rest(S);
   }
 
   // Per lane, the sum of exp((x - M) s) over the elements below M

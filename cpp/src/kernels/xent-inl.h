@@ -66,14 +66,17 @@ struct CrossEntropyPolicy {
   static V times_gap(V c, V M, V x) { return select(neq(c, set1(T(0))), c * (M - x), set1(T(0))); }
   // Row r's loss from lse = M + log S (or the lse given); returns the
   // factor of exp(x_c - M) in its gradient (float64: of p_c, g).
-  double finish(int64_t r, T M, double S, double logS, Row& row) const {
+  double finish(int64_t r, const RowStats<T>& st, double logS, Row& row) const {
     const T* x = a.x + r * a.ldx;
-    double below = -1.0;
+    const T M = st.M;
+    double S = st.S, S_lo = st.S_lo;
     if (!a.lse && dominated(S)) {  // one term dominates: the others summed again apart (a second read)
-      below = sum_below_max(x, a.C, UnitScale<T>(), M);
-      S = 1.0 + below;
+      const double below = sum_below_max(x, a.C, UnitScale<T>(), M);
+      one_plus(below, S, S_lo);
       logS = log1p(below);
     }
+    // float64: what log S rounded away (exact-inl.h)
+    const double L_lo = kExactProbs<T> && !a.lse ? log_rest(S, S_lo, logS) : 0.0;
     const double lse = a.lse ? a.lse[r] : static_cast<double>(M) + logS;
     const double above_max = a.lse ? lse - static_cast<double>(M) : logS;  // lse - M
     const V vM = set1(M);
@@ -94,8 +97,8 @@ struct CrossEntropyPolicy {
       if (here) {  // x[local] exists only then
         // lse - x_t as (M - x_t) + log S: no cancellation of a huge M against a huge x_t, and
         // where x_t is the row's one maximum the loss is log S = log1p(the other terms)
-        const double margin =
-            a.lse ? lse - static_cast<double>(x[local]) : (static_cast<double>(M) - static_cast<double>(x[local])) + logS;
+        const double margin = a.lse ? lse - static_cast<double>(x[local])
+                                    : sum_rounded_once(static_cast<double>(M), -static_cast<double>(x[local]), logS, L_lo);
         loss = (1.0 - eps) * wy * margin;
       } else {
         loss = 0.0;
@@ -119,8 +122,7 @@ struct CrossEntropyPolicy {
     a.row_loss[r] = loss;
     row = {here ? local : -1, false, hit, {0.0, 0.0, 0.0}, gs * pcoef};
     if constexpr (kExactProbs<T>) {
-      row.shift = a.lse ? ProbShift{-lse, 0.0, 0.0}
-                        : prob_shift(M, below >= 0.0 ? 1.0 : S, below >= 0.0 ? below : 0.0, logS, UnitScale<T>());
+      row.shift = a.lse ? ProbShift{-lse, 0.0, 0.0} : prob_shift(M, logS, L_lo, UnitScale<T>());
       return row.g;
     }
     return a.lse ? gs * pcoef * exp(static_cast<double>(M) - lse) : gs * pcoef / S;

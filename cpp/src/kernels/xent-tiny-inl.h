@@ -9,14 +9,13 @@
 
 // The tile's statistics: col[j] becomes exp(x - M) where a float32
 // gradient is written (float64 gradients are formed from x: exact-inl.h);
-// S, log S and the terms below a dominating max per lane into Sd, logS
-// and below (tiny_log_sums).
+// S in two parts and log S per lane into Sd, Slo and logS (tiny_log_sums).
 template <class P, class T>
-inline void xent_tiny_stats(const P& p, TinyTile<T>& tile, double* Sd, double* logS, double* below) {
+inline void xent_tiny_stats(const P& p, TinyTile<T>& tile, double* Sd, double* Slo, double* logS) {
   const bool keep = p.out && !kExactProbs<T>;
   if (keep) tile.template stats<true>(p.a.C, UnitScale<T>());
   else tile.template stats<false>(p.a.C, UnitScale<T>());
-  tiny_log_sums(tile, p.a.C, UnitScale<T>(), keep, Sd, logS, below);
+  tiny_log_sums(tile, p.a.C, UnitScale<T>(), keep, Sd, Slo, logS);
 }
 
 // The gradient's p_c times each lane's factor f: exp values times f, or
@@ -47,8 +46,8 @@ void xent_tiny_probs(const P& p, TinyTile<T>& tile, int64_t b, int64_t count, in
     Q = Q + qp;
     D = D + P::times_gap(qp, M, tile.col[j]);
   }
-  alignas(64) double Sd[N], logS[N], below[N], Md[N], Qd[N], Dd[N], loss[N], fac[N];
-  xent_tiny_stats(p, tile, Sd, logS, below);
+  alignas(64) double Sd[N], Slo[N], logS[N], Md[N], Qd[N], Dd[N], loss[N], fac[N];
+  xent_tiny_stats(p, tile, Sd, Slo, logS);
   lanes_to_double(tile.M, Md);
   lanes_to_double(Q, Qd);
   lanes_to_double(D, Dd);
@@ -65,7 +64,11 @@ void xent_tiny_probs(const P& p, TinyTile<T>& tile, int64_t b, int64_t count, in
   for (int64_t k = 0; k < count; ++k) a.row_loss[b + k] = loss[k];
   if (!p.out) return;
   V m = set1(T(0)), hi = m, lo = m;
-  if constexpr (kExactProbs<T>) tiny_prob_shifts(tile.M, Sd, logS, below, UnitScale<T>(), m, hi, lo);
+  if constexpr (kExactProbs<T>) {
+    alignas(64) double Llo[N];
+    tiny_log_rests<T>(Sd, Slo, logS, Llo);
+    tiny_prob_shifts(tile.M, logS, Llo, UnitScale<T>(), m, hi, lo);
+  }
   const V vf = lanes_from_double<T>(fac), a1g = set1(static_cast<T>(p.gs * (1.0 - p.eps)));
   for (int64_t j = 0; j < C; ++j) {
     const V tq = fmadd(qt.col[j], a1g, p.vk);
@@ -83,13 +86,14 @@ struct TinyTargets {
 };
 
 // No weights, smoothing, z_loss or given lse: loss = (M - x_t) + log S and
-// the factors in double, N rows at once (log S is exact where x_t = M, S < 2).
+// the factors in double, N rows at once (log S is exact where x_t = M, S < 2;
+// float64's loss is rounded once, with what log S rounded away: log_rest).
 template <class P, class T>
 TinyTargets<T> xent_tiny_plain_rows(const P& p, int64_t b, int64_t count, const T* Ms, const double* Sd,
-                                    const double* logS, const double* below) {
+                                    const double* Slo, const double* logS) {
   constexpr int N = Vec<T>::N;
   const auto& a = p.a;
-  alignas(64) double Md[N], xt[N], alive[N], loss[N], factor[N], hits[N];
+  alignas(64) double Md[N], xt[N], alive[N], loss[N], factor[N], hits[N], Llo[N];
   alignas(64) T target[N];
   for (int k = 0; k < N; ++k) {
     const bool on = k < count && !p.skip(b + k);
@@ -100,23 +104,24 @@ TinyTargets<T> xent_tiny_plain_rows(const P& p, int64_t b, int64_t count, const 
     target[k] = on ? static_cast<T>(t) : T(-1);
   }
   const Vec<double> vgs = set1(p.gs), zero = set1(0.0);
+  if (kExactProbs<T>) tiny_log_rests<T>(Sd, Slo, logS, Llo);
   for (int k = 0; k < N; k += Vec<double>::N) {
-    const Vec<double> on = loadu(alive + k);
-    storeu(loss + k, select(neq(on, zero), (loadu(Md + k) - loadu(xt + k)) + loadu(logS + k), zero));
+    const Vec<double> on = loadu(alive + k), L_lo = kExactProbs<T> ? loadu(Llo + k) : zero;
+    storeu(loss + k, select(neq(on, zero), sum_rounded_once(loadu(Md + k), zero - loadu(xt + k), loadu(logS + k), L_lo), zero));
     storeu(factor + k, (kExactProbs<T> ? vgs : vgs / loadu(Sd + k)) * on);
     storeu(hits + k, vgs * on);
   }
   for (int k = 0; k < count; ++k) a.row_loss[b + k] = loss[k];
   TinyTargets<T> rows{lanes_from_double<T>(factor), lanes_from_double<T>(hits), lanes_from_double<T>(alive),
                       loadu(target), set1(T(0)), set1(T(0)), set1(T(0))};
-  if constexpr (kExactProbs<T>) tiny_prob_shifts(loadu(Ms), Sd, logS, below, UnitScale<T>(), rows.m, rows.hi, rows.lo);
+  if constexpr (kExactProbs<T>) tiny_prob_shifts(loadu(Ms), logS, Llo, UnitScale<T>(), rows.m, rows.hi, rows.lo);
   return rows;
 }
 
 // Otherwise: the policy's finish, a row at a time.
 template <class P, class T>
 TinyTargets<T> xent_tiny_finished_rows(const P& p, int64_t b, int64_t count, const T* Ms, const double* Sd,
-                                       const double* logS) {
+                                       const double* Slo, const double* logS) {
   constexpr int N = Vec<T>::N;
   alignas(64) T pscale[N], hit[N], live[N], target[N], m[N], hi[N], lo[N];
   for (int k = 0; k < N; ++k) {
@@ -128,7 +133,7 @@ TinyTargets<T> xent_tiny_finished_rows(const P& p, int64_t b, int64_t count, con
       p.skipped(b + k, row);
       continue;
     }
-    pscale[k] = static_cast<T>(p.finish(b + k, Ms[k], Sd[k], logS[k], row));
+    pscale[k] = static_cast<T>(p.finish(b + k, RowStats<T>{Ms[k], Sd[k], Slo[k]}, logS[k], row));
     hit[k] = static_cast<T>(row.hit);
     live[k] = T(1);
     target[k] = static_cast<T>(row.target);
@@ -147,13 +152,13 @@ void xent_tiny_indices(const P& p, TinyTile<T>& tile, int64_t b, int64_t count) 
   constexpr int N = V::N;
   const int64_t C = p.a.C;
   const T* wt = p.cw;
-  alignas(64) double Sd[N], logS[N], below[N];
+  alignas(64) double Sd[N], Slo[N], logS[N];
   alignas(64) T Ms[N];
-  xent_tiny_stats(p, tile, Sd, logS, below);
+  xent_tiny_stats(p, tile, Sd, Slo, logS);
   storeu(Ms, tile.M);
   const TinyTargets<T> rows = !wt && p.eps == 0 && p.z == 0 && !p.a.lse
-                                  ? xent_tiny_plain_rows(p, b, count, Ms, Sd, logS, below)
-                                  : xent_tiny_finished_rows(p, b, count, Ms, Sd, logS);
+                                  ? xent_tiny_plain_rows(p, b, count, Ms, Sd, Slo, logS)
+                                  : xent_tiny_finished_rows(p, b, count, Ms, Sd, Slo, logS);
   if (!p.out) return;
   const V zero = set1(T(0)), smooth = rows.live * p.vk;
   const auto is_live = neq(rows.live, zero);  // ignored rows get 0, even from NaN logits
