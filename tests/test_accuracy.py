@@ -14,12 +14,10 @@ prints the same errors beside SciPy's and PyTorch's.
   for (function, family, dtype), read from its table;
 * test_not_worse_than_best_peer: our error <= 1.5 x the best peer's + 2 eps
   (SciPy, PyTorch, where the peer has the function), case by case;
-* test_float64_rounded_once_at_most_the_best_peer: the float64 results
-  rounded once from parts (softmax, logsumexp, the cross-entropy loss and
-  gradient) have a worst error over the row lengths no larger than the
-  best peer's: issue 15's criterion, which a result rounded once from an
-  argument good to about 2^-100 meets wherever the peers' inputs are the
-  same bits.
+* test_float64_rounded_once_at_most_the_best_peer: every float64 result
+  (softmax, log_softmax, logsumexp, the cross-entropy loss and gradient)
+  is rounded once from parts good to about 2^-100, so its worst error over
+  the row lengths is no larger than the best peer's: issue 15's criterion.
 
 Both are ``numeric``: test_threads_and_simd.py re-runs them under every SIMD
 level.
@@ -82,7 +80,7 @@ def test_not_worse_than_best_peer(case, scipy_special, torch):
     assert checked, "no peer ran"
 
 
-ROUNDED_ONCE = [case for case in CASES if case[2] == "float64" and case[0] != "log_softmax"]
+ROUNDED_ONCE = [case for case in CASES if case[2] == "float64"]
 
 
 @pytest.mark.numeric

@@ -142,7 +142,7 @@ def test_kernels_refuse_misaligned_arrays():
     from fastsoftmax import _core
     x = ops.unaligned(np.zeros((2, 4), np.float32))
     with pytest.raises(ValueError, match="aligned"):
-        _core.softmax_rows(x, np.empty((2, 4), np.float32), 1.0, False)
+        _core.softmax_rows(x, np.empty((2, 4), np.float32), 1.0, 0.0, False)
     w = ops.unaligned(np.ones(4, np.float32))
     with pytest.raises(ValueError, match="weight.*aligned"):
         _core.bce_rows(np.zeros((2, 4), np.float32), np.zeros((2, 4), np.float32),

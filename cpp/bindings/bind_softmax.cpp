@@ -5,12 +5,20 @@ namespace fastsoftmax {
 
 namespace {
 
-void softmax_rows(const py::array& x, const py::array& out, double inv_temp, bool log) {
+// The remainder 1/T - s of s = inv_temp rounded to T, given
+// inv_temp_lo = 1/T - inv_temp.
+template <class T>
+double temperature_rest(double inv_temp, double inv_temp_lo) {
+  return (inv_temp - static_cast<double>(static_cast<T>(inv_temp))) + inv_temp_lo;
+}
+
+void softmax_rows(const py::array& x, const py::array& out, double inv_temp, double inv_temp_lo, bool log) {
   same_shape(x, "x", out, "out");
   by_dtype(x, "x", [&](auto tag) {
     using T = decltype(tag);
     const Rows<T> xr = rows_of<T>(x, "x", false), yr = rows_of<T>(out, "out", true);
-    SoftmaxArgs<T> a{xr.data, xr.ld, yr.data, yr.ld, xr.rows, xr.n, static_cast<T>(inv_temp), log};
+    SoftmaxArgs<T> a{xr.data, xr.ld, yr.data, yr.ld, xr.rows, xr.n, static_cast<T>(inv_temp),
+                     temperature_rest<T>(inv_temp, inv_temp_lo), log};
     run_kernel(&KernelTable::softmax, a);
   });
 }
@@ -28,9 +36,8 @@ void logsumexp_rows(const py::array& x, const py::object& b, const py::array& ou
     }
     T* o = vector_of<T>(out, "out", xr.rows, true);
     T* sg = sign.is_none() ? nullptr : vector_of<T>(sign.cast<py::array>(), "sign", xr.rows, true);
-    const T s = static_cast<T>(inv_temp);
-    LogSumExpArgs<T> a{xr.data, xr.ld, br.data, br.ld, o, sg, xr.rows, xr.n, s,
-                       (inv_temp - static_cast<double>(s)) + inv_temp_lo};
+    LogSumExpArgs<T> a{xr.data, xr.ld, br.data, br.ld, o, sg, xr.rows, xr.n, static_cast<T>(inv_temp),
+                       temperature_rest<T>(inv_temp, inv_temp_lo)};
     run_kernel(&KernelTable::logsumexp, a);
   });
 }
@@ -74,7 +81,8 @@ void softmax_backward_rows(const py::array& g, const py::array& y, const py::arr
 }  // namespace
 
 void bind_softmax(py::module_& m) {
-  m.def("softmax_rows", &softmax_rows, py::arg("x"), py::arg("out"), py::arg("inv_temp"), py::arg("log"),
+  m.def("softmax_rows", &softmax_rows, py::arg("x"), py::arg("out"), py::arg("inv_temp"), py::arg("inv_temp_lo"),
+        py::arg("log"),
         "softmax (log=False) or log_softmax (log=True) of each row of a 2-D block into out");
   m.def("logsumexp_rows", &logsumexp_rows, py::arg("x"), py::arg("b"), py::arg("out"), py::arg("sign"),
         py::arg("inv_temp"), py::arg("inv_temp_lo"),

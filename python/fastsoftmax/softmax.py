@@ -93,7 +93,7 @@ def _softmax_impl(x: Any, axis: AxisArg, temperature: Any, out: Optional[np.ndar
     target = np.empty(a.shape, result) if out is None else check_out(out, "out", shape, result).reshape(a.shape)
     dst = lay.output(target, compute)
     src = separate_from(temp.scaled(lay.input_block(a, compute)), dst.block)
-    _core.softmax_rows(src, dst.block, temp.inv, log)
+    _core.softmax_rows(src, dst.block, temp.inv, temp.inv_lo, log)
     dst.finish()
     return out if out is not None else _array_or_scalar(target.reshape(shape))
 

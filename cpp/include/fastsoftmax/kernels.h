@@ -22,6 +22,7 @@ struct SoftmaxArgs {
   T* y; int64_t ldy;
   int64_t rows, n;
   T inv_temp;
+  double inv_temp_lo;  // 1/T - inv_temp: float64's rounded-once results take 1/T in two parts
   bool log;
 };
 

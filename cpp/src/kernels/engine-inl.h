@@ -78,12 +78,14 @@ inline bool tiny_sums(const TinyTile<T>& tile, int64_t n, const Sc& scale, bool 
     any |= dominated(Sd[k]);
   }
   if (!any) return false;
-  alignas(64) double terms[N];
-  lanes_to_double(tile.below_max(n, scale, kept), terms);
+  alignas(64) double terms[N], rests[N];
+  Vec<T> rest;
+  lanes_to_double(tile.below_max(n, scale, kept, rest), terms);
+  lanes_to_double(rest, rests);
   for (int k = 0; k < N; ++k) {
     if (!dominated(Sd[k])) continue;
     below[k] = terms[k];
-    one_plus(terms[k], Sd[k], Slo[k]);
+    one_plus(terms[k], rests[k], Sd[k], Slo[k]);
   }
   return true;
 }

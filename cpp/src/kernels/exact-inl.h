@@ -36,11 +36,12 @@ inline double sum_rounded_once(double a, double b, double c, double lo) {
   return first(sum_rounded_once(set1(a), set1(b), set1(c), set1(lo)));
 }
 
-// The shift of a row with max M and log S = logS + L_lo (log_rest).
+// The shift of a row with max M and log S = logS + L_lo (log_rest), for
+// the scale 1/T = s + s_lo.
 template <class Sc>
 inline ProbShift prob_shift(double M, double logS, double L_lo, const Sc& scale) {
   const double s = static_cast<double>(scale.s), h = static_cast<double>(scale.h);
-  const double q_hi = logS / s, q_lo = (fma(-q_hi, s, logS) + L_lo) / s;  // log S / s in two parts
+  const double q_hi = logS / s, q_lo = ((fma(-q_hi, s, logS) - q_hi * scale.s_lo) + L_lo) / s;  // log S T in two parts
   return {-M * h, -q_hi * h, -q_lo * h};
 }
 
@@ -55,6 +56,18 @@ FSM_HOT Vec<T> exact_probs(Vec<T> x, Vec<T> m, Vec<T> hi, Vec<T> lo, Vec<T> g, c
   const ExpParts<T> p = vexp_parts(d, err);
   const Vec<T> y = fused(p.hi, g, p.lo * g);
   return select(neq(y, y), set1(T(NAN)), y);  // one NaN: the compiler may order a NaN row's NaNs by lane
+}
+
+// The log-probabilities (x - M) s - log S of elements x, from the same
+// parts, rounded once (float64 log_softmax); an infinite argument is
+// returned as it comes (its error part is NaN), NaN as the positive quiet
+// NaN (as exact_probs).
+template <class T, class Sc>
+FSM_HOT Vec<T> exact_log_probs(Vec<T> x, Vec<T> m, Vec<T> hi, Vec<T> lo, const Sc& scale) {
+  Vec<T> err;
+  const Vec<T> d = scale.parts(x, m, hi, lo, err);
+  const Vec<T> y = select(neq(d - d, set1(T(0))), d, d + err);
+  return select(neq(y, y), set1(T(NAN)), y);
 }
 
 // The probabilities of one row times g, element by element from x (the

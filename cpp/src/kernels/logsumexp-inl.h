@@ -34,8 +34,8 @@ inline void logsumexp_inf_row(const T* x, const T* b, int64_t n, T s, T* out, T*
 // be near 0 (one dominant term, |Ms| < 1, Ms = M s; above, S's rounding is
 // below the result's).
 template <class T, class Sc>
-inline double log_sum_near_one(const T* x, int64_t n, const Sc& scale, T M, double Ms, double S, double log_S) {
-  return fabs(Ms) < 1.0 ? log_sum_exact(x, n, scale, M, S, log_S) : log_S;
+inline LogSum log_sum_near_one(const T* x, int64_t n, const Sc& scale, const RowStats<T>& st, double Ms, double log_S) {
+  return fabs(Ms) < 1.0 ? log_sum_exact(x, n, scale, st, log_S) : LogSum{st.S, st.S_lo, log_S};
 }
 
 template <class T, class Sc>
@@ -63,13 +63,14 @@ struct LogSumExpPolicy {
       logsumexp_inf_row(a.x + r * a.ldx, a.b ? a.b + r * a.ldb : nullptr, a.n, a.inv_temp, a.out + r, sg);
       return;
     }
-    const double L = a.b || !exact_near_one ? log_abs_S : log_sum_near_one(a.x + r * a.ldx, a.n, scale, M, Ms, st.S, log_abs_S);
-    double lo = isfinite(Ms) ? fma(static_cast<double>(M), s, -Ms) + static_cast<double>(M) * a.inv_temp_lo : 0.0;
+    const LogSum ls = a.b || !exact_near_one ? LogSum{st.S, st.S_lo, log_abs_S}
+                                             : log_sum_near_one(a.x + r * a.ldx, a.n, scale, st, Ms, log_abs_S);
+    double lo = isfinite(Ms) ? fma(static_cast<double>(M), s, -Ms) + static_cast<double>(M) * scale.s_lo : 0.0;
     if constexpr (kExactProbs<T>) {
-      const bool neg = st.S < 0;
-      lo += log_rest(neg ? -st.S : st.S, neg ? -st.S_lo : st.S_lo, L);
+      const bool neg = ls.S < 0;
+      lo += log_rest(neg ? -ls.S : ls.S, neg ? -ls.S_lo : ls.S_lo, ls.L);
     }
-    logsumexp_finish(Ms, st.S, L, lo, a.out + r, sg);
+    logsumexp_finish(Ms, ls.S, ls.L, lo, a.out + r, sg);
   }
   double finish(int64_t r, const RowStats<T>& st, double log_abs_S, Row&) const {
     write(r, st, log_abs_S, true);
@@ -101,7 +102,7 @@ void run_logsumexp(const Context& ctx, const LogSumExpArgs<T>& a, const Sc& scal
 template <class T>
 void logsumexp(const Context& ctx, const LogSumExpArgs<T>& a) {
   if (a.rows <= 0) return;
-  with_scale(a.inv_temp, [&](const auto& scale) { run_logsumexp(ctx, a, scale); });
+  with_scale(a.inv_temp, a.inv_temp_lo, [&](const auto& scale) { run_logsumexp(ctx, a, scale); });
 }
 
 // The (M, S) of a row holding +inf: M = +inf, S = the count of its +inf

@@ -29,11 +29,11 @@ struct RowStats {
   double S_lo;  // float64: what S rounded away (S + S_lo to about 2^-100); float32: 0
 };
 
-// S = 1 + below in two parts, below < 1 the terms under a dominating max
-// summed apart (S - 1 is exact: Fast2Sum).
-inline void one_plus(double below, double& S, double& S_lo) {
+// S = 1 + below + below_lo in two parts, below < 1 the terms under a
+// dominating max summed apart (S - 1 is exact: Fast2Sum).
+inline void one_plus(double below, double below_lo, double& S, double& S_lo) {
   S = 1.0 + below;
-  S_lo = below - (S - 1.0);
+  S_lo = (below - (S - 1.0)) + below_lo;
 }
 
 // Per-chunk work arrays for a row of up to n elements.
@@ -145,6 +145,7 @@ FSM_HOT Vec<T> exact_parts(Vec<T> x, Vec<T> m, Vec<T> hi, Vec<T> lo, Vec<T>& err
 template <class T>
 struct UnitScale {
   static constexpr T s = T(1), h = T(1);
+  static constexpr double s_lo = 0.0;
   Vec<T> operator()(Vec<T> x, Vec<T> shift) const { return x + shift; }
   // The same argument unrounded, with the shift in parts (exact_parts):
   // returns it as a sum, its error into err.
@@ -152,56 +153,97 @@ struct UnitScale {
     return exact_parts(x, m, hi, lo, err);
   }
 };
+// s_lo = 1/T - s, what s rounded away: parts() multiplies by s + s_lo, so
+// float64 results rounded once are those of x/T, not of x times a rounded
+// 1/T (at T = 0.01 that rounding alone cost 6.7 eps of softmax).
 template <class T>
 struct Scale {
   T s, h;
-  Vec<T> vh, vsh;  // h, s / h
+  double s_lo;
+  Vec<T> vh, vsh, vslo;  // h, s / h, s_lo / h
   Vec<T> operator()(Vec<T> x, Vec<T> shift) const { return fmadd(x, vh, shift) * vsh; }
   Vec<T> parts(Vec<T> x, Vec<T> m, Vec<T> hi, Vec<T> lo, Vec<T>& err) const {
     Vec<T> e;
     const Vec<T> d = exact_parts(x * vh, m, hi, lo, e), z = d * vsh;
-    err = fmadd(e, vsh, fused(d, vsh, set1(T(0)) - z));
+    err = fmadd(d, vslo, fmadd(e, vsh, fused(d, vsh, set1(T(0)) - z)));
     return z;
   }
 };
 
-// body(scale) with the scale type matching s.
+// body(scale) with the scale type matching s (and s_lo = 1/T - s).
 template <class T, class Body>
-inline void with_scale(T s, const Body& body) {
-  if (s == T(1)) {
+inline void with_scale(T s, double s_lo, const Body& body) {
+  if (s == T(1) && s_lo == 0.0) {
     body(UnitScale<T>());
   } else {
     const T h = s < T(1) ? T(0.5) : T(1);
-    body(Scale<T>{s, h, set1(h), set1(s / h)});
+    body(Scale<T>{s, h, s_lo, set1(h), set1(s / h), set1(static_cast<T>(s_lo / static_cast<double>(h)))});
+  }
+}
+
+// exp((x - M) s) of elements x below the max, 0 at the max (its argument is
+// exactly 0), m = -M h: float64 in two parts (the return value and lo), from
+// the exact argument of exact-inl.h, so that a cold row's (T = 0.01) terms
+// keep no rounding of x - M or of its product by 1/T; float32 plain.
+template <class T, class Sc>
+FSM_HOT Vec<T> below_max_term(Vec<T> x, Vec<T> m, const Sc& scale, Vec<T>& lo) {
+  const Vec<T> zero = set1(T(0));
+  if constexpr (kExactProbs<T>) {
+    Vec<T> err;
+    const Vec<T> d = scale.parts(x, m, zero, zero, err);
+    const ExpParts<T> e = vexp_parts(d, err);
+    lo = select(lt(d, zero), e.lo, zero);
+    return select(lt(d, zero), e.hi, zero);
+  } else {
+    const Vec<T> d = scale(x, m);
+    lo = zero;
+    return select(lt(d, zero), vexp_bounded(d), zero);
   }
 }
 
 // The sum of exp((x - M) s) over the elements below M: S without its largest
-// term. Where one element is M (S < 2: each such element adds 1), log S =
-// log1p(this) keeps the terms that S = 1 + s rounds away (the log S of
-// [0, -40] is 0 in double, not 4.25e-18: SciPy's gh-18295). Compensated:
-// it is read for those rows only.
+// term, and what it rounded away into lo. Where one element is M (S < 2:
+// each such element adds 1), log S = log1p(this) keeps the terms that
+// S = 1 + s rounds away (the log S of [0, -40] is 0 in double, not
+// 4.25e-18: SciPy's gh-18295). Compensated: it is read for those rows only.
 template <class T, class Sc>
-inline double sum_below_max(const T* x, int64_t n, const Sc& scale, T M) {
+inline double sum_below_max(const T* x, int64_t n, const Sc& scale, T M, double& lo) {
   using V = Vec<T>;
   const V vm = set1(exp_shift(M) * scale.h), zero = set1(T(0));
-  return compensated_sum<T>(n, [&](int64_t i, int64_t left) {
-    const V d = scale(load_n(x + i, left), vm);
-    const V e = select(lt(d, zero), vexp_bounded(d), zero);  // the max (d = 0) left out
-    return left < V::N ? select(lanes_below<T>(left), e, zero) : e;
-  });
+  return compensated_sum<T>(
+      n,
+      [&](int64_t i, int64_t left, V& part) {
+        const V e = below_max_term(load_n(x + i, left), vm, scale, part);
+        if (left >= V::N) return e;
+        part = select(lanes_below<T>(left), part, zero);
+        return select(lanes_below<T>(left), e, zero);
+      },
+      lo);
 }
 
 // Whether one term of a row's sum dominates: 1 <= S < 2, so exactly one
 // element is at the max and S = 1 + sum_below_max.
 inline bool dominated(double S) { return S >= 1.0 && S < 2.0; }
 
-// log S of a row, or log1p(sum_below_max) where one term dominates: -log S
-// is then log_softmax's largest element, near 0, and keeps its relative
-// accuracy (a second read of such rows only).
+// A row's S in two parts and L = log S (to an ulp; log_rest carries it
+// further).
+struct LogSum {
+  double S, S_lo, L;
+};
+
+// The statistics' S and log_S of a row, or where one term dominates
+// S = 1 + sum_below_max and L = log1p of that sum: -log S is then
+// log_softmax's largest element, near 0, and keeps its relative accuracy
+// (a second read of such rows only).
 template <class T, class Sc>
-inline double log_sum_exact(const T* x, int64_t n, const Sc& scale, T M, double S, double log_S) {
-  return dominated(S) ? log1p(sum_below_max(x, n, scale, M)) : log_S;
+inline LogSum log_sum_exact(const T* x, int64_t n, const Sc& scale, const RowStats<T>& st, double log_S) {
+  if (!dominated(st.S)) return {st.S, st.S_lo, log_S};
+  double lo;
+  const double below = sum_below_max(x, n, scale, st.M, lo);
+  LogSum r;
+  one_plus(below, lo, r.S, r.S_lo);
+  r.L = log1p(below);
+  return r;
 }
 
 // Max of one chunk's x (b == 0 excluded), in one accumulator (a max is

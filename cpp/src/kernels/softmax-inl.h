@@ -8,9 +8,10 @@
 // float32 softmax rescales the row's exp values (kept, or computed again for
 // rows too long to keep) by exp((m_c - M) s) / S per chunk; float64 softmax
 // computes exp((x - M) s - log S) from x, rounded once (exact-inl.h);
-// log_softmax reads x again.
+// log_softmax reads x again (float64: rounded once from the same argument).
 // Error: exp within 1.5 ulp; float32 softmax within ~3 ulp + |(x - M) s| ulp
-// (the rounding of the argument); float64 within about 1 ulp (docs/numerics.md).
+// (the rounding of the argument); float64 rounded once from parts good to
+// about 2^-100 (docs/numerics.md).
 #pragma once
 
 // The writer of one softmax row: y = e * f, e the row's exp values
@@ -22,15 +23,29 @@ inline auto softmax_writer(T* y, int64_t n, const Exps& e, const T* factors) {
   return chunk_writer<Stream>(y, n, factors, vec, one);
 }
 
+// What a log_softmax writer needs of its row: M and log S; float64 the
+// shift of its log-probabilities rounded once (exact-inl.h).
+template <class T>
+struct LogSoftmaxRow {
+  T M, logS;
+  ProbShift shift;
+};
+
 // The writer of one log_softmax row: y = (x - M) s - log S.
 template <bool Stream, class T, class Sc>
-inline auto log_softmax_writer(T* y, const T* x, int64_t n, const Sc& scale, T M, T logS) {
-  const Vec<T> vM = set1(-M * scale.h), vlogS = set1(logS);
+inline auto log_softmax_writer(T* y, const T* x, int64_t n, const Sc& scale, const LogSoftmaxRow<T>& row) {
+  const Vec<T> vM = set1(-row.M * scale.h), vlogS = set1(row.logS);
+  const Vec<T> m = set1(static_cast<T>(row.shift.m)), hi = set1(static_cast<T>(row.shift.hi)),
+               lo = set1(static_cast<T>(row.shift.lo));
+  auto value = [=](Vec<T> v) {
+    if constexpr (kExactProbs<T>) return exact_log_probs(v, m, hi, lo, scale);
+    else return scale(v, vM) - vlogS;
+  };
   auto vec = [=](int64_t i, Vec<T>) {
     prefetch_reread(x + i);
-    return scale(loadu(x + i), vM) - vlogS;
+    return value(loadu(x + i));
   };
-  auto one = [=](int64_t i, T) { return first(scale(set1(x[i]), vM) - vlogS); };
+  auto one = [=](int64_t i, T) { return first(value(set1(x[i]))); };
   return chunk_writer<Stream>(y, n, static_cast<const T*>(nullptr), vec, one);
 }
 
@@ -55,23 +70,17 @@ struct SoftmaxPolicy : SoftmaxRows<T, Sc> {
   static constexpr PerRow kPerRow = kExactProbs<T> ? PerRow::kLogS : PerRow::kInvS;
   using SoftmaxRows<T, Sc>::SoftmaxRows;
 
-  // 1/S (float64: the row's shift, from log S), with S = 1 + the terms
-  // below the max summed apart where one term dominates: the small
-  // probabilities keep their relative accuracy (a second read of such rows
-  // only).
+  // 1/S (float64: the row's shift, from log S; d is 1/S or log S as
+  // kPerRow says), with S = 1 + the terms below the max summed apart where
+  // one term dominates: the small probabilities keep their relative
+  // accuracy (a second read of such rows only).
   double finish(int64_t r, const RowStats<T>& st, double d, Row& row) const {
-    if (!dominated(st.S)) {
-      if constexpr (kExactProbs<T>) row = prob_shift(st.M, d, log_rest(st.S, st.S_lo, d), this->scale);
-      return d;
-    }
-    const double below = sum_below_max(this->a.x + r * this->a.ldx, this->a.n, this->scale, st.M);
-    double S, S_lo;
-    one_plus(below, S, S_lo);
+    const LogSum ls = log_sum_exact(this->a.x + r * this->a.ldx, this->a.n, this->scale, st, d);
     if constexpr (kExactProbs<T>) {
-      const double L = log1p(below);
-      row = prob_shift(st.M, L, log_rest(S, S_lo, L), this->scale);
+      row = prob_shift(st.M, ls.L, log_rest(ls.S, ls.S_lo, ls.L), this->scale);
+      return 0.0;
     }
-    return 1.0 / S;
+    return dominated(st.S) ? 1.0 / ls.S : d;
   }
   template <bool Stream, class Exps>
   auto writer(int64_t r, int64_t off, int64_t len, const Exps& e, const T* factors, const Row& row) const {
@@ -107,28 +116,35 @@ struct SoftmaxPolicy : SoftmaxRows<T, Sc> {
 
 template <class T, class Sc>
 struct LogSoftmaxPolicy : SoftmaxRows<T, Sc> {
-  struct Row {
-    T M, logS;
-  };
+  using Row = LogSoftmaxRow<T>;
   static constexpr bool kExps = false;
   static constexpr PerRow kPerRow = PerRow::kLogS;
   using SoftmaxRows<T, Sc>::SoftmaxRows;
 
   double finish(int64_t r, const RowStats<T>& st, double logS, Row& row) const {
-    row = {st.M, static_cast<T>(log_sum_exact(this->a.x + r * this->a.ldx, this->a.n, this->scale, st.M, st.S, logS))};
+    const LogSum ls = log_sum_exact(this->a.x + r * this->a.ldx, this->a.n, this->scale, st, logS);
+    row = {st.M, static_cast<T>(ls.L), {0.0, 0.0, 0.0}};
+    if constexpr (kExactProbs<T>) row.shift = prob_shift(st.M, ls.L, log_rest(ls.S, ls.S_lo, ls.L), this->scale);
     return 0.0;
   }
   template <bool Stream, class Exps>
   auto writer(int64_t r, int64_t off, int64_t len, const Exps&, const T*, const Row& row) const {
     return log_softmax_writer<Stream>(this->out + r * this->ldo + off, this->a.x + r * this->a.ldx + off, len,
-                                      this->scale, row.M, row.logS);
+                                      this->scale, row);
   }
   void tiny(TinyTile<T>& tile, int64_t b, int64_t count, int64_t) const {
-    alignas(64) double Sd[Vec<T>::N], Slo[Vec<T>::N], logS[Vec<T>::N];
+    alignas(64) double Sd[Vec<T>::N], Slo[Vec<T>::N], logS[Vec<T>::N], Llo[Vec<T>::N];
     tile.template stats<false>(this->a.n, this->scale);
     tiny_log_sums(tile, this->a.n, this->scale, false, Sd, Slo, logS);
-    const Vec<T> f = lanes_from_double<T>(logS);
-    for (int64_t j = 0; j < this->a.n; ++j) tile.col[j] = this->scale(tile.col[j], tile.neg_M) - f;
+    if constexpr (kExactProbs<T>) {
+      Vec<T> m, hi, lo;
+      tiny_log_rests<T>(Sd, Slo, logS, Llo);
+      tiny_prob_shifts(tile.M, logS, Llo, this->scale, m, hi, lo);
+      for (int64_t j = 0; j < this->a.n; ++j) tile.col[j] = exact_log_probs(tile.col[j], m, hi, lo, this->scale);
+    } else {
+      const Vec<T> f = lanes_from_double<T>(logS);
+      for (int64_t j = 0; j < this->a.n; ++j) tile.col[j] = this->scale(tile.col[j], tile.neg_M) - f;
+    }
     tile.store(this->out, this->ldo, b, count, this->a.n);
   }
 };
@@ -142,7 +158,7 @@ void run_softmax_policy(const Context& ctx, const SoftmaxArgs<T>& a, const Sc& s
 template <class T>
 void softmax(const Context& ctx, const SoftmaxArgs<T>& a) {
   if (a.n <= 0) return;
-  with_scale(a.inv_temp, [&](const auto& scale) {
+  with_scale(a.inv_temp, a.inv_temp_lo, [&](const auto& scale) {
     if (a.log) run_softmax_policy<LogSoftmaxPolicy>(ctx, a, scale);
     else run_softmax_policy<SoftmaxPolicy>(ctx, a, scale);
   });

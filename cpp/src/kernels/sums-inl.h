@@ -124,22 +124,23 @@ struct SumOf {
   }
 };
 
-// The sum over a row of f(i) (a vector of terms, lanes from `left` on 0)
-// with each lane's rounding errors carried along (TwoSum), the lanes then
-// added in double in lane order, their errors likewise: the second read of
+// The sum over a row of f(i, left, part) (a vector of terms, lanes from
+// `left` on 0, each term plus what f puts in `part`, 0 unless it gives
+// terms in two parts) with each lane's rounding errors carried along
+// (TwoSum), the lanes then added in double in lane order, their errors
+// likewise; what the total rounded away goes to lo. The second read of
 // rows dominated by one term, whose small remainder (log1p's argument, or
 // S - 1) keeps its last digits, where plain lane sums of a thousand equal
 // terms lose two of them.
 template <class T, class F>
-inline double compensated_sum(int64_t n, const F& f) {
+inline double compensated_sum(int64_t n, const F& f, double& lo) {
   using V = Vec<T>;
   constexpr int64_t N = V::N;
   V s = set1(T(0)), c = s;
   for (int64_t i = 0; i < n; i += N) {
-    V err;
-    s = two_sum(s, f(i, min64(N, n - i)), err);
-    c = c + err;
+    V part = set1(T(0)), err;
+    s = two_sum(s, f(i, min64(N, n - i), part), err);
+    c = c + (err + part);
   }
-  double lo;
   return lanes_total<T>(s, c, lo);
 }

@@ -55,21 +55,25 @@ struct TinyTile {
   }
 
   // Per lane, the sum of exp((x - M) s) over the elements below M
-  // (sum_below_max for N rows at once); col[j] holds x, or its exp values
-  // when kept (an element at M has 1 there).
+  // (sum_below_max for N rows at once), and what it rounded away into rest;
+  // col[j] holds x, or its exp values when kept (an element at M has 1
+  // there).
   template <class Sc>
-  FSM_HOT V below_max(int64_t n, const Sc& scale, bool kept) const {
+  FSM_HOT V below_max(int64_t n, const Sc& scale, bool kept, V& rest) const {
     const V zero = set1(T(0)), one = set1(T(1));
-    V B = zero;
+    SumOf<T> B;
     for (int64_t j = 0; j < n; ++j) {
       if (kept) {
-        B = B + select(lt(col[j], one), col[j], zero);
+        B.add(select(lt(col[j], one), col[j], zero));
       } else {
-        const V d = scale(col[j], neg_M);
-        B = B + select(lt(d, zero), vexp_bounded(d), zero);
+        V lo;
+        const V e = below_max_term(col[j], neg_M, scale, lo);
+        B.add(e, lo);
       }
     }
-    return B;
+    const V total = B.value();
+    rest = B.rest(total);
+    return total;
   }
 
   // Rows b .. b+count-1 of y from the columns.

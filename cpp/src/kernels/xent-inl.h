@@ -70,10 +70,11 @@ struct CrossEntropyPolicy {
     const T* x = a.x + r * a.ldx;
     const T M = st.M;
     double S = st.S, S_lo = st.S_lo;
-    if (!a.lse && dominated(S)) {  // one term dominates: the others summed again apart (a second read)
-      const double below = sum_below_max(x, a.C, UnitScale<T>(), M);
-      one_plus(below, S, S_lo);
-      logS = log1p(below);
+    if (!a.lse) {  // where one term dominates, the others summed again apart (a second read)
+      const LogSum ls = log_sum_exact(x, a.C, UnitScale<T>(), st, logS);
+      S = ls.S;
+      S_lo = ls.S_lo;
+      logS = ls.L;
     }
     // float64: what log S rounded away (exact-inl.h)
     const double L_lo = kExactProbs<T> && !a.lse ? log_rest(S, S_lo, logS) : 0.0;
