@@ -121,13 +121,6 @@ FSM_HOT T exp_shift(T ref) {
   return ref == -T(HUGE_VAL) ? T(0) : -ref;
 }
 
-// The 1/temperature factor s: scale(x, shift) is the exp argument
-// (x h + shift) (s / h), shift = h exp_shift(M), i.e. (x - M) s. With s < 1,
-// h = 1/2: x - M may overflow where (x - M) s does not, x/2 - M/2 cannot,
-// and the products by 1/2 and 2 are exact (x h inside a multiply-add).
-// UnitScale (temperature 1: the common case, and cross-entropy's only one)
-// spends no multiply on it; products by 1 are exact, so both give the same
-// bits.
 // x + m + hi + lo as a sum and its error (into err), for the float64
 // arguments carried in parts (exact-inl.h): m = -M, hi + lo = -log S.
 // Each TwoSum is exact, so no part is lost where M is huge and log S is
@@ -142,6 +135,13 @@ FSM_HOT Vec<T> exact_parts(Vec<T> x, Vec<T> m, Vec<T> hi, Vec<T> lo, Vec<T>& err
   return d;
 }
 
+// The 1/temperature factor s: scale(x, shift) is the exp argument
+// (x h + shift) (s / h), shift = h exp_shift(M), i.e. (x - M) s. With s < 1,
+// h = 1/2: x - M may overflow where (x - M) s does not, x/2 - M/2 cannot,
+// and the products by 1/2 and 2 are exact (x h inside a multiply-add).
+// UnitScale (temperature 1: the common case, and cross-entropy's only one)
+// spends no multiply on it; products by 1 are exact, so both give the same
+// bits.
 template <class T>
 struct UnitScale {
   static constexpr T s = T(1), h = T(1);
