@@ -6,7 +6,11 @@ peers) and the bench's accuracy table (ours beside SciPy / PyTorch / JAX).
 Needs mpmath (the ``bench`` and ``test`` extras); the package itself does not
 import this module.
 
-Families (``FAMILIES``; a few seeded rows for each n in ``SIZES``):
+Families (``FAMILIES``; ``rows_of(n)`` seeded rows for each n in ``SIZES``,
+about 1000 elements and at least 3 rows (``dominant``: its two rows). A
+loss or a logsumexp is one number a row: with three of them at n = 7, a
+family's worst was a coin flip between libraries that each round a good
+value once):
 
 * ``normal``    standard normal;
 * ``uniform``   uniform in [-100, 100];
@@ -87,6 +91,10 @@ TEMPERATURE = {"cold": 0.01, "hot": 100.0}
 REL_FLOOR = 1e-30   # softmax / ce_grad: absolute error below this reference
 
 
+def rows_of(n: int) -> int:
+    return max(3, 1024 // n)
+
+
 def functions_of(family: str):
     return ("logsumexp",) if family == "signed" else FUNCTIONS
 
@@ -103,30 +111,30 @@ def build(family: str, n: int, dtype) -> Tuple[np.ndarray, Optional[np.ndarray],
     cross-entropy targets (int64, one per row). Deterministic."""
     dtype = np.dtype(dtype)
     rng = _rng(family, n, dtype)
+    rows = rows_of(n)
     b = None
     if family in ("normal", "cold", "hot"):
-        x = rng.standard_normal((3, n))
+        x = rng.standard_normal((rows, n))
     elif family == "uniform":
-        x = rng.uniform(-100.0, 100.0, (3, n))
+        x = rng.uniform(-100.0, 100.0, (rows, n))
     elif family == "dominant":
         x = np.full((2, n), -40.0)
         x[0, n // 3] = 0.0
         x[1, :] = -20.0
         x[1, 0] = 0.0
     elif family == "huge":
-        x = rng.standard_normal((3, n)) * 10.0
-        for r in range(3):
+        x = rng.standard_normal((rows, n)) * 10.0
+        for r in range(rows):
             idx = rng.permutation(n)
             k = max(1, n // 8)
             x[r, idx[:k]] = 1e30 * (1.0 + rng.integers(0, 3, k) * 1e-7)   # a few values near +1e30
             x[r, idx[k:2 * k]] = -1e30 * (1.0 + rng.random(k))            # near -1e30
             x[r, idx[2 * k:2 * k + max(1, n // 16)]] = -np.inf
     elif family == "signed":
-        rows = 3
         x = np.empty((rows, n))
         for r in range(rows):
             base = rng.standard_normal(n) * 0.5
-            lo, hi = ((1e-2, 1e-1), (1e-2, 1e-1), (1e-3, 1e-2))[r]
+            lo, hi = ((1e-2, 1e-1), (1e-2, 1e-1), (1e-3, 1e-2))[r % 3]
             d = rng.uniform(lo, hi, n)
             base[1::2] = base[0:-1:2][: len(base[1::2])] - d[1::2]
             x[r] = base

@@ -44,6 +44,19 @@
 // with negative weights), or nothing.
 enum class PerRow { kNone, kInvS, kLogS, kLogAbsS };
 
+// Whether a policy's sums of tiny rows carry their rounding errors (SumOf's
+// Exact), where a lane adds a whole row: float64's always; float32's where
+// log S is a result or a term of every result (logsumexp, log_softmax, the
+// cross-entropy loss), which otherwise took up to two ulp from the float
+// lane sums of rows of 7 (docs/numerics.md). float32 softmax (1/S) and row
+// statistics keep plain sums. Short-row blocks do the same only at the
+// scalar level, whose tiles hold rows of at most 2 (rows of 7 are blocks
+// there): on the vector levels it cost short rows 1.5x (docs/performance.md).
+template <class P, class T>
+constexpr bool kExactSums = kExactProbs<T> || P::kPerRow == PerRow::kLogS || P::kPerRow == PerRow::kLogAbsS;
+template <class P, class T>
+constexpr bool kExactBlockSums = kExactProbs<T> || (kExactSums<P, T> && Vec<T>::N == 1);
+
 // The per-row value a policy asks for, for one row (ordinary and split rows).
 template <PerRow P>
 inline double per_row_value(double S) {
@@ -61,7 +74,8 @@ inline void per_row_values(const ChunkArrays<T>& w) {
     per_row_in_double<T>(w.csum, w.fac, [](Vec<double> S) { return vlog(S); });
 }
 
-// S of the tile's N rows into Sd and Slo (two parts, RowStats); where one
+// S of the tile's N rows into Sd and Slo (two parts, RowStats; float32's
+// both in Sd, and Slo only what Sd rounded of 1 + below); where one
 // term dominates (1 <= S < 2) it is 1 + the terms below the max, summed
 // apart (what dominated longer rows get from a second read, here the
 // tile's lanes at once), and those terms go to below (-1 in the other
@@ -74,6 +88,10 @@ inline bool tiny_sums(const TinyTile<T>& tile, int64_t n, const Sc& scale, bool 
   lanes_to_double(tile.S_lo, Slo);
   bool any = false;
   for (int k = 0; k < N; ++k) {
+    if (!kExactProbs<T>) {  // float32's two parts are one double
+      Sd[k] += Slo[k];
+      Slo[k] = 0.0;
+    }
     below[k] = -1.0;
     any |= dominated(Sd[k]);
   }
@@ -84,8 +102,8 @@ inline bool tiny_sums(const TinyTile<T>& tile, int64_t n, const Sc& scale, bool 
   lanes_to_double(rest, rests);
   for (int k = 0; k < N; ++k) {
     if (!dominated(Sd[k])) continue;
-    below[k] = terms[k];
-    one_plus(terms[k], rests[k], Sd[k], Slo[k]);
+    below[k] = kExactProbs<T> ? terms[k] : terms[k] + rests[k];
+    one_plus(below[k], kExactProbs<T> ? rests[k] : 0.0, Sd[k], Slo[k]);
   }
   return true;
 }
@@ -104,31 +122,30 @@ inline void tiny_log_sums(const TinyTile<T>& tile, int64_t n, const Sc& scale, b
     if (below[k] >= 0.0) logS[k] = log1p(below[k]);
 }
 
-// What the log S of a tile's N float64 rows rounded away (log_rest, from
-// Sd, Slo and logS of tiny_log_sums) into Llo.
+// The probabilities' shifts (exact-inl.h) of a tile's N float64 rows, as
+// lane vectors, from their maxima M and Sd, Slo, logS (tiny_log_sums);
+// what log S rounded away (log_rest) also goes to Llo where given.
 template <class T>
-inline void tiny_log_rests(const double* Sd, const double* Slo, const double* logS, double* Llo) {
-  for (int k = 0; k < Vec<T>::N; k += Vec<double>::N)
-    storeu(Llo + k, log_rest(loadu(Sd + k), loadu(Slo + k), loadu(logS + k)));
-}
-
-// The probabilities' shifts (exact-inl.h) of a tile's N float64 rows, from
-// their maxima M, logS and Llo (tiny_log_rests), as lane vectors.
+struct TinyShifts {
+  Vec<T> m, hi, lo;
+};
 template <class T, class Sc>
-inline void tiny_prob_shifts(Vec<T> M, const double* logS, const double* Llo, const Sc& scale, Vec<T>& m, Vec<T>& hi,
-                             Vec<T>& lo) {
+inline TinyShifts<T> tiny_prob_shifts(Vec<T> M, const double* Sd, const double* Slo, const double* logS,
+                                      const Sc& scale, double* Llo = nullptr) {
   constexpr int N = Vec<T>::N;
+  alignas(64) double rests[N];
+  double* L = Llo ? Llo : rests;
+  for (int k = 0; k < N; k += Vec<double>::N)
+    storeu(L + k, log_rest(loadu(Sd + k), loadu(Slo + k), loadu(logS + k)));
   alignas(64) T Ms[N], ms[N], his[N], los[N];
   storeu(Ms, M);
   for (int k = 0; k < N; ++k) {
-    const ProbShift sh = prob_shift(Ms[k], logS[k], Llo[k], scale);
+    const ProbShift sh = prob_shift(Ms[k], logS[k], L[k], scale);
     ms[k] = static_cast<T>(sh.m);
     his[k] = static_cast<T>(sh.hi);
     los[k] = static_cast<T>(sh.lo);
   }
-  m = loadu(ms);
-  hi = loadu(his);
-  lo = loadu(los);
+  return {loadu(ms), loadu(his), loadu(los)};
 }
 
 // Whether a row's exp values are kept for its writer (two rows of them a
@@ -268,7 +285,8 @@ void engine_blocks(const RowInput<T>& in, const Sc& scale, P& p, int nt) {
                                             state.at[slot * N + k]);
     };
     // the output rows, prefetched unless absent or streamed past the cache
-    block_rows<Keep>(in.x, in.ldx, in.rows, n, scale, nt, work, finish, writer_for, Stream ? nullptr : p.out, p.ldo);
+    block_rows<Keep, kExactBlockSums<P, T>>(in.x, in.ldx, in.rows, n, scale, nt, work, finish, writer_for,
+                                            Stream ? nullptr : p.out, p.ldo);
   });
 }
 

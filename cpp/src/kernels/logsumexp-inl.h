@@ -84,7 +84,7 @@ struct LogSumExpPolicy {
     constexpr int N = Vec<T>::N;
     alignas(64) double Sd[N], Slo[N], logS[N];
     alignas(64) T Ms[N];
-    tile.template stats<false>(a.n, scale);
+    tile.template stats<false, kExactSums<LogSumExpPolicy, T>>(a.n, scale);
     tiny_log_sums(tile, a.n, scale, false, Sd, Slo, logS);
     storeu(Ms, tile.M);
     for (int64_t k = 0; k < count; ++k) write(b + k, RowStats<T>{Ms[k], Sd[k], Slo[k]}, logS[k], false);
@@ -141,7 +141,7 @@ struct RowStatisticsPolicy {
   void tiny(TinyTile<T>& tile, int64_t b, int64_t count, int64_t) const {
     alignas(64) double Sd[Vec<T>::N];
     alignas(64) T Ms[Vec<T>::N];
-    tile.template stats<false>(a.n, UnitScale<T>());
+    tile.template stats<false, kExactSums<RowStatisticsPolicy, T>>(a.n, UnitScale<T>());
     lanes_to_double(tile.S, Sd);
     storeu(Ms, tile.M);
     Row none;

@@ -42,7 +42,7 @@ struct ChunkArrays {
   T* exps = nullptr;      // [nchunks * chunk_len] or null
   T* ref = nullptr;       // [nchunks] chunk max (softmax recomputing: its exp_shift)
   double* csum = nullptr; // [nchunks]
-  double* csum_lo = nullptr; // [nchunks] what csum rounded away (float64; 0 for float32)
+  double* csum_lo = nullptr; // [nchunks] what csum rounded away (0 for plain float32 sums)
   double* fac = nullptr;  // [nchunks] exp((m_c - M) s)
   T* factor = nullptr;    // [nchunks] the row writer's factor per chunk (short rows: per row)
 
@@ -195,9 +195,14 @@ FSM_HOT Vec<T> below_max_term(Vec<T> x, Vec<T> m, const Sc& scale, Vec<T>& lo) {
     lo = select(lt(d, zero), e.lo, zero);
     return select(lt(d, zero), e.hi, zero);
   } else {
+    // below -80, exp(d + 24) e^-24 (d + 24 is exact there): float's
+    // subnormal terms, which vexp_bounded leaves 0, and with them a
+    // log-probability of -4e-40 at the max (a gap of 91)
     const Vec<T> d = scale(x, m);
     lo = zero;
-    return select(lt(d, zero), vexp_bounded(d), zero);
+    const Vec<T> e = select(lt(d, set1(T(-80))), vexp_bounded(d + set1(T(24))) * set1(T(3.775134544279098e-11)),
+                            vexp_bounded(d));
+    return select(lt(d, zero), e, zero);
   }
 }
 
@@ -290,15 +295,16 @@ FSM_HOT void prefetch_reread(const T* p) {
 // accumulators merged (lanes not yet added). float64 terms with weights b
 // are formed in parts (exact_parts, vexp_parts): signed weights cancel, and
 // the sum keeps each term's error below a hundredth of its last place.
-template <bool Store, bool HasB, class T, class Sc, class Writer>
-FSM_HOT SumOf<T> chunk_exp_sum(const T* xc, const T* bc, int64_t len, T ref, const Sc& scale, T* ec, const T* xn,
+// Exact: the accumulators carry their rounding errors (SumOf).
+template <bool Store, bool HasB, bool Exact, class T, class Sc, class Writer>
+FSM_HOT SumOf<T, Exact> chunk_exp_sum(const T* xc, const T* bc, int64_t len, T ref, const Sc& scale, T* ec, const T* xn,
                              const T* bn, int64_t next_len, const T* ahead, ChunkMax<HasB, T>& next, Writer& out) {
   static_assert(!(Store && HasB), "weighted terms are never kept");
   using V = Vec<T>;
   constexpr int64_t N = V::N;
   const V neg_ref = set1(exp_shift(ref) * scale.h);
-  SumOf<T> s0, s1, s2, s3;
-  auto term = [&](SumOf<T>& acc, int64_t j, int64_t left) {
+  SumOf<T, Exact> s0, s1, s2, s3;
+  auto term = [&](SumOf<T, Exact>& acc, int64_t j, int64_t left) {
     const V x = masked_x<HasB>(xc, bc, j, left);
     if constexpr (HasB) {
       const V b = left >= N ? loadu(bc + j) : load_partial(bc + j, left, T(0));
@@ -434,9 +440,9 @@ FSM_HOT void row_chunks(const T* x, const T* b, int64_t n, const Sc& scale, cons
     const int64_t next_len = chunk_length(c + kAhead);
     ChunkMax<HasB, T> next;
     out.begin(c);
-    const SumOf<T> sum = chunk_exp_sum<Store, HasB>(x + off, bc, chunk_length(c), ref, scale,
-                                                  Store ? w.exps + off : nullptr, xn, HasB ? bc + kAhead * CH : nullptr,
-                                                  next_len, xn + CH, next, out);
+    const SumOf<T> sum = chunk_exp_sum<Store, HasB, kExactProbs<T>>(
+        x + off, bc, chunk_length(c), ref, scale, Store ? w.exps + off : nullptr, xn, HasB ? bc + kAhead * CH : nullptr,
+        next_len, xn + CH, next, out);
     pending[0] = pending[1];
     if (next_len > 0) pending[1] = next.value();
     out.finish();

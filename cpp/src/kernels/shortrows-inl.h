@@ -42,12 +42,12 @@ inline void per_row_in_double(const ChunkArrays<T>& w, const F& f) {
   per_row_in_double<T>(w.csum, w.fac, f);
 }
 
-// The N rows' sums of a block into csum (and csum_lo): float32's
-// reduced together (hsum_each), float64's each in two parts.
-template <class T>
-FSM_HOT void block_sums(const SumOf<T>* sums, const ChunkArrays<T>& w) {
+// The N rows' sums of a block into csum (and csum_lo): plain float32
+// sums reduced together (hsum_each), the others each in two parts.
+template <class T, bool Exact>
+FSM_HOT void block_sums(const SumOf<T, Exact>* sums, const ChunkArrays<T>& w) {
   constexpr int N = Vec<T>::N;
-  if constexpr (kExactProbs<T>) {
+  if constexpr (Exact) {
     for (int k = 0; k < N; ++k) w.csum[k] = sums[k].total(w.csum_lo[k]);
   } else {
     Vec<T> v[N];
@@ -73,8 +73,9 @@ FSM_HOT void prefetch_for_write(const T* y, int64_t n) {
 // finish(slot, w, r, count): after block statistics, rows r to r + count - 1
 // in w = work[slot]. writer_for(slot, w, k, r): the output writer of row r,
 // row k of the block in w = work[slot]. y (row stride ldy): the rows those
-// writers fill, each prefetched a block ahead (null: no output).
-template <bool Keep, class T, class Sc, class Finish, class WriterFor>
+// writers fill, each prefetched a block ahead (null: no output). Exact:
+// the sums carry their rounding errors (SumOf).
+template <bool Keep, bool Exact, class T, class Sc, class Finish, class WriterFor>
 inline void block_rows(const T* x, int64_t ldx, int64_t rows, int64_t n, const Sc& scale, int nt,
                        const WorkArrays<T>& work, const Finish& finish, const WriterFor& writer_for, const T* y,
                        int64_t ldy) {
@@ -99,13 +100,13 @@ inline void block_rows(const T* x, int64_t ldx, int64_t rows, int64_t n, const S
       const ChunkArrays<T> w = work[slot];
       storeu(w.ref, hmax_each(mx));
       const int64_t next_len = b + 1 < nb ? n : 0;
-      SumOf<T> sums[N];
+      SumOf<T, Exact> sums[N];
       auto sum_row = [&](int k, auto& out) FSM_HOT_LAMBDA {
         const T* xr = x + row(b, k) * ldx;
         if (y) prefetch_for_write(y + row(b, k) * ldy, n);
         ChunkMax<false, T> next;
         out.begin(0);
-        sums[k] = chunk_exp_sum<Keep, false>(xr, static_cast<const T*>(nullptr), n, w.ref[k], scale,
+        sums[k] = chunk_exp_sum<Keep, false, Exact>(xr, static_cast<const T*>(nullptr), n, w.ref[k], scale,
                                              Keep ? w.exps + k * n : nullptr, x + row(b + 1, k) * ldx,
                                              static_cast<const T*>(nullptr), next_len, x + row(b + 2, k) * ldx,
                                              next, out);

@@ -95,17 +95,17 @@ struct SoftmaxPolicy : SoftmaxRows<T, Sc> {
     }
   }
   void tiny(TinyTile<T>& tile, int64_t b, int64_t count, int64_t) const {
-    // d: log S (float64) or 1/S; more: what log S rounded away, or the terms below a dominating max
-    alignas(64) double Sd[Vec<T>::N], Slo[Vec<T>::N], d[Vec<T>::N], more[Vec<T>::N];
-    tile.template stats<!kExactProbs<T>>(this->a.n, this->scale);
+    // d: log S (float64) or 1/S
+    alignas(64) double Sd[Vec<T>::N], Slo[Vec<T>::N], d[Vec<T>::N];
+    tile.template stats<!kExactProbs<T>, kExactSums<SoftmaxPolicy, T>>(this->a.n, this->scale);
     if constexpr (kExactProbs<T>) {
-      Vec<T> m, hi, lo;
       tiny_log_sums(tile, this->a.n, this->scale, false, Sd, Slo, d);
-      tiny_log_rests<T>(Sd, Slo, d, more);
-      tiny_prob_shifts(tile.M, d, more, this->scale, m, hi, lo);
-      for (int64_t j = 0; j < this->a.n; ++j) tile.col[j] = exact_probs(tile.col[j], m, hi, lo, set1(1.0), this->scale);
+      const TinyShifts<T> sh = tiny_prob_shifts(tile.M, Sd, Slo, d, this->scale);
+      for (int64_t j = 0; j < this->a.n; ++j)
+        tile.col[j] = exact_probs(tile.col[j], sh.m, sh.hi, sh.lo, set1(1.0), this->scale);
     } else {
-      tiny_sums(tile, this->a.n, this->scale, true, Sd, Slo, more);
+      alignas(64) double below[Vec<T>::N];
+      tiny_sums(tile, this->a.n, this->scale, true, Sd, Slo, below);
       per_row_in_double<T>(Sd, d, [](Vec<double> s) { return set1(1.0) / s; });
       const Vec<T> f = lanes_from_double<T>(d);
       for (int64_t j = 0; j < this->a.n; ++j) tile.col[j] = tile.col[j] * f;
@@ -133,14 +133,13 @@ struct LogSoftmaxPolicy : SoftmaxRows<T, Sc> {
                                       this->scale, row);
   }
   void tiny(TinyTile<T>& tile, int64_t b, int64_t count, int64_t) const {
-    alignas(64) double Sd[Vec<T>::N], Slo[Vec<T>::N], logS[Vec<T>::N], Llo[Vec<T>::N];
-    tile.template stats<false>(this->a.n, this->scale);
+    alignas(64) double Sd[Vec<T>::N], Slo[Vec<T>::N], logS[Vec<T>::N];
+    tile.template stats<false, kExactSums<LogSoftmaxPolicy, T>>(this->a.n, this->scale);
     tiny_log_sums(tile, this->a.n, this->scale, false, Sd, Slo, logS);
     if constexpr (kExactProbs<T>) {
-      Vec<T> m, hi, lo;
-      tiny_log_rests<T>(Sd, Slo, logS, Llo);
-      tiny_prob_shifts(tile.M, logS, Llo, this->scale, m, hi, lo);
-      for (int64_t j = 0; j < this->a.n; ++j) tile.col[j] = exact_log_probs(tile.col[j], m, hi, lo, this->scale);
+      const TinyShifts<T> sh = tiny_prob_shifts(tile.M, Sd, Slo, logS, this->scale);
+      for (int64_t j = 0; j < this->a.n; ++j)
+        tile.col[j] = exact_log_probs(tile.col[j], sh.m, sh.hi, sh.lo, this->scale);
     } else {
       const Vec<T> f = lanes_from_double<T>(logS);
       for (int64_t j = 0; j < this->a.n; ++j) tile.col[j] = this->scale(tile.col[j], tile.neg_M) - f;

@@ -84,12 +84,13 @@ inline double lanes_total(Vec<T> s, Vec<T> c, double& lo) {
 // (its sums are taken in double later); float64 carries each lane's
 // rounding errors (TwoSum), since its S enters every float64 probability,
 // which is otherwise rounded once (exact-inl.h), and gives its total in
-// two parts.
-template <class T>
+// two parts. Exact: carry them for float32 too (a tiny row's whole sum in
+// one lane: tinyrows-inl.h).
+template <class T, bool Exact = kExactProbs<T>>
 struct SumOf {
   Vec<T> s = set1(T(0)), c = set1(T(0));
   FSM_HOT void add(Vec<T> v) {
-    if constexpr (kExactProbs<T>) {
+    if constexpr (Exact) {
       Vec<T> err;
       s = two_sum(s, v, err);
       c = c + err;
@@ -104,7 +105,7 @@ struct SumOf {
   }
   FSM_HOT SumOf merged(const SumOf& o) const {
     SumOf m;
-    if constexpr (kExactProbs<T>) {
+    if constexpr (Exact) {
       Vec<T> err;
       m.s = two_sum(s, o.s, err);
       m.c = (c + o.c) + err;
@@ -113,12 +114,12 @@ struct SumOf {
     }
     return m;
   }
-  FSM_HOT Vec<T> value() const { return kExactProbs<T> ? s + c : s; }
-  // What value() = v rounded away, per lane (float32: 0).
-  FSM_HOT Vec<T> rest(Vec<T> v) const { return kExactProbs<T> ? c - (v - s) : set1(T(0)); }
-  // The sum of the lanes in double, and (float64) what it rounded into lo.
+  FSM_HOT Vec<T> value() const { return Exact ? s + c : s; }
+  // What value() = v rounded away, per lane (0 unless Exact).
+  FSM_HOT Vec<T> rest(Vec<T> v) const { return Exact ? c - (v - s) : set1(T(0)); }
+  // The sum of the lanes in double, and (Exact) what it rounded into lo.
   FSM_HOT double total(double& lo) const {
-    if constexpr (kExactProbs<T>) return lanes_total<T>(s, c, lo);
+    if constexpr (Exact) return lanes_total<T>(s, c, lo);
     lo = 0.0;
     return static_cast<double>(hsum(s));
   }

@@ -19,7 +19,7 @@ struct TinyTile {
   using V = Vec<T>;
   static constexpr int N = V::N;
   V col[2 * N];  // rows, then (after the transpose) columns, of tile t at t*N
-  V M, neg_M, S, S_lo;  // S_lo: what float64's S rounded away
+  V M, neg_M, S, S_lo;  // S_lo: what S rounded away
 
   // Rows b .. b+N-1 of x (n elements each); rows past `last` repeat it
   // (computed, never stored).
@@ -35,8 +35,9 @@ struct TinyTile {
   }
 
   // M = max of x, S (+ S_lo) = sum of exp((x - M) s) per lane; col[j] stays x, or
-  // becomes exp((x - M) s) with Keep.
-  template <bool Keep, class Sc>
+  // becomes exp((x - M) s) with Keep. Exact: the lane sums carry their
+  // rounding errors (SumOf; a lane adds a whole row: kExactSums).
+  template <bool Keep, bool Exact, class Sc>
   FSM_HOT void stats(int64_t n, const Sc& scale) {
     M = set1(-T(HUGE_VAL));
     for (int64_t j = 0; j < n; ++j) {
@@ -44,7 +45,7 @@ struct TinyTile {
     }
     // -M h, or 0 for a row of -inf only (no -inf - -inf): scale's shift
     neg_M = (set1(T(0)) - select(lt(set1(-T(HUGE_VAL)), M), M, set1(T(0)))) * set1(scale.h);
-    SumOf<T> sum;
+    SumOf<T, Exact> sum;
     for (int64_t j = 0; j < n; ++j) {
       const V e = vexp_bounded(scale(col[j], neg_M));
       sum.add(e);
@@ -61,7 +62,7 @@ struct TinyTile {
   template <class Sc>
   FSM_HOT V below_max(int64_t n, const Sc& scale, bool kept, V& rest) const {
     const V zero = set1(T(0)), one = set1(T(1));
-    SumOf<T> B;
+    SumOf<T, true> B;
     for (int64_t j = 0; j < n; ++j) {
       if (kept) {
         B.add(select(lt(col[j], one), col[j], zero));

@@ -13,8 +13,8 @@
 template <class P, class T>
 inline void xent_tiny_stats(const P& p, TinyTile<T>& tile, double* Sd, double* Slo, double* logS) {
   const bool keep = p.out && !kExactProbs<T>;
-  if (keep) tile.template stats<true>(p.a.C, UnitScale<T>());
-  else tile.template stats<false>(p.a.C, UnitScale<T>());
+  if (keep) tile.template stats<true, kExactSums<P, T>>(p.a.C, UnitScale<T>());
+  else tile.template stats<false, kExactSums<P, T>>(p.a.C, UnitScale<T>());
   tiny_log_sums(tile, p.a.C, UnitScale<T>(), keep, Sd, Slo, logS);
 }
 
@@ -63,16 +63,12 @@ void xent_tiny_probs(const P& p, TinyTile<T>& tile, int64_t b, int64_t count, in
   }
   for (int64_t k = 0; k < count; ++k) a.row_loss[b + k] = loss[k];
   if (!p.out) return;
-  V m = set1(T(0)), hi = m, lo = m;
-  if constexpr (kExactProbs<T>) {
-    alignas(64) double Llo[N];
-    tiny_log_rests<T>(Sd, Slo, logS, Llo);
-    tiny_prob_shifts(tile.M, logS, Llo, UnitScale<T>(), m, hi, lo);
-  }
+  TinyShifts<T> sh{set1(T(0)), set1(T(0)), set1(T(0))};
+  if constexpr (kExactProbs<T>) sh = tiny_prob_shifts(tile.M, Sd, Slo, logS, UnitScale<T>());
   const V vf = lanes_from_double<T>(fac), a1g = set1(static_cast<T>(p.gs * (1.0 - p.eps)));
   for (int64_t j = 0; j < C; ++j) {
     const V tq = fmadd(qt.col[j], a1g, p.vk);
-    tile.col[j] = tiny_scaled_probs(tile.col[j], vf, m, hi, lo) - (wt ? tq * set1(wt[j]) : tq);
+    tile.col[j] = tiny_scaled_probs(tile.col[j], vf, sh.m, sh.hi, sh.lo) - (wt ? tq * set1(wt[j]) : tq);
   }
   tile.store(p.out, p.ldo, b, count, C);
 }
@@ -104,7 +100,8 @@ TinyTargets<T> xent_tiny_plain_rows(const P& p, int64_t b, int64_t count, const 
     target[k] = on ? static_cast<T>(t) : T(-1);
   }
   const Vec<double> vgs = set1(p.gs), zero = set1(0.0);
-  if (kExactProbs<T>) tiny_log_rests<T>(Sd, Slo, logS, Llo);
+  TinyShifts<T> sh{set1(T(0)), set1(T(0)), set1(T(0))};
+  if constexpr (kExactProbs<T>) sh = tiny_prob_shifts(loadu(Ms), Sd, Slo, logS, UnitScale<T>(), Llo);
   for (int k = 0; k < N; k += Vec<double>::N) {
     const Vec<double> on = loadu(alive + k), L_lo = kExactProbs<T> ? loadu(Llo + k) : zero;
     storeu(loss + k, select(neq(on, zero), sum_rounded_once(loadu(Md + k), zero - loadu(xt + k), loadu(logS + k), L_lo), zero));
@@ -112,10 +109,8 @@ TinyTargets<T> xent_tiny_plain_rows(const P& p, int64_t b, int64_t count, const 
     storeu(hits + k, vgs * on);
   }
   for (int k = 0; k < count; ++k) a.row_loss[b + k] = loss[k];
-  TinyTargets<T> rows{lanes_from_double<T>(factor), lanes_from_double<T>(hits), lanes_from_double<T>(alive),
-                      loadu(target), set1(T(0)), set1(T(0)), set1(T(0))};
-  if constexpr (kExactProbs<T>) tiny_prob_shifts(loadu(Ms), logS, Llo, UnitScale<T>(), rows.m, rows.hi, rows.lo);
-  return rows;
+  return {lanes_from_double<T>(factor), lanes_from_double<T>(hits), lanes_from_double<T>(alive), loadu(target),
+          sh.m, sh.hi, sh.lo};
 }
 
 // Otherwise: the policy's finish, a row at a time.
