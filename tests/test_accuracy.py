@@ -17,7 +17,9 @@ prints the same errors beside SciPy's and PyTorch's.
 * test_float64_rounded_once_at_most_the_best_peer: every float64 result
   (softmax, log_softmax, logsumexp, the cross-entropy loss and gradient)
   is rounded once from parts good to about 2^-100, so its worst error over
-  the row lengths is no larger than the best peer's: issue 15's criterion.
+  the row lengths is no larger than the best peer's: issue 15's criterion;
+* test_float32_at_most_the_best_peer: the same in float32, at the levels
+  its errors were measured on.
 
 Both are ``numeric``: test_threads_and_simd.py re-runs them under every SIMD
 level.
@@ -80,12 +82,8 @@ def test_not_worse_than_best_peer(case, scipy_special, torch):
     assert checked, "no peer ran"
 
 
-ROUNDED_ONCE = [case for case in CASES if case[2] == "float64"]
-
-
-@pytest.mark.numeric
-@pytest.mark.parametrize("case", ROUNDED_ONCE, ids=_id)
-def test_float64_rounded_once_at_most_the_best_peer(case, scipy_special, torch):
+def _ours_and_peers(case):
+    """Our worst error over SIZES and each peer's (where it has every n)."""
     fn, fam, dt = case
     ours = max(ac.error("ours", fn, fam, np.dtype(dt), n) for n in ac.SIZES)
     peers = {}
@@ -94,7 +92,36 @@ def test_float64_rounded_once_at_most_the_best_peer(case, scipy_special, torch):
         if None not in errs:
             peers[p] = max(errs)
     assert peers, "no peer ran"
-    assert ours <= min(peers.values()), f"{fn} {fam} {dt}: our worst {ours:.4g} eps, the peers' {peers}"
+    return ours, peers
+
+
+ROUNDED_ONCE = [case for case in CASES if case[2] == "float64"]
+
+
+@pytest.mark.numeric
+@pytest.mark.parametrize("case", ROUNDED_ONCE, ids=_id)
+def test_float64_rounded_once_at_most_the_best_peer(case, scipy_special, torch):
+    ours, peers = _ours_and_peers(case)
+    assert ours <= min(peers.values()), f"{case}: our worst {ours:.4g} eps, the peers' {peers}"
+
+
+# The levels whose float32 errors docs/numerics.md's table was measured on:
+# the AVX-512 and NEON levels are not yet (issue 15).
+FLOAT32_MEASURED = ("scalar", "avx2")
+
+
+@pytest.mark.numeric
+@pytest.mark.parametrize("case", [case for case in CASES if case[2] == "float32"], ids=_id)
+def test_float32_at_most_the_best_peer(case, scipy_special, torch):
+    """Issue 15's criterion in float32, on families of about 1000 elements
+    (ce_loss of rows of 7 was 1.53 eps against SciPy's 1.22 before the
+    float32 sums of tiny rows carried their rounding errors)."""
+    from fastsoftmax import _core
+
+    if _core.simd_level() not in FLOAT32_MEASURED:
+        pytest.skip(f"float32 errors not yet measured at the {_core.simd_level()} level")
+    ours, peers = _ours_and_peers(case)
+    assert ours <= min(peers.values()), f"{case}: our worst {ours:.4g} eps, the peers' {peers}"
 
 
 @pytest.mark.numeric
