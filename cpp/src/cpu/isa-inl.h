@@ -22,6 +22,9 @@
 namespace fastsoftmax {
 namespace FSM_NS {
 
+#if FSM_SIMD_LEVEL == 3 && defined(FASTSOFTMAX_EMULATE_AVX512)
+#include "cpu/avx512-emulated-inl.h"
+#endif
 #include "kernels/simd-inl.h"
 #include "kernels/lanes-inl.h"
 #include "kernels/exp-inl.h"
