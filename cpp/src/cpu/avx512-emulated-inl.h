@@ -99,6 +99,14 @@ inline To as(From v) {
   memcpy(&r, &v, sizeof r);
   return r;
 }
+// The two predicates the kernels use; any other stops the process rather
+// than answer wrongly.
+template <class M, class V>
+inline M compare(V a, V b, int predicate) {
+  if (predicate == _CMP_LT_OQ) return lane_bits<M>(a < b);
+  if (predicate == _CMP_NEQ_UQ) return lane_bits<M>(a != b);  // true where either is NaN
+  abort();
+}
 template <class V>
 inline V load(const void* p) {
   V r;
@@ -155,16 +163,8 @@ inline __m512d _mm512_max_pd(__m512d a, __m512d b) {
   return emulated::join<__m512d>(_mm256_max_pd(half<__m256d>(a, 0), half<__m256d>(b, 0)),
                                  _mm256_max_pd(half<__m256d>(a, 1), half<__m256d>(b, 1)));
 }
-// The two predicates the kernels use; any other stops the process rather
-// than answer wrongly.
-template <class M, class V>
-inline M compare(V a, V b, int predicate) {
-  if (predicate == _CMP_LT_OQ) return emulated::lane_bits<M>(a < b);
-  if (predicate == _CMP_NEQ_UQ) return emulated::lane_bits<M>(a != b);  // true where either is NaN
-  abort();
-}
-inline __mmask16 _mm512_cmp_ps_mask(__m512 a, __m512 b, int p) { return compare<__mmask16>(a, b, p); }
-inline __mmask8 _mm512_cmp_pd_mask(__m512d a, __m512d b, int p) { return compare<__mmask8>(a, b, p); }
+inline __mmask16 _mm512_cmp_ps_mask(__m512 a, __m512 b, int p) { return emulated::compare<__mmask16>(a, b, p); }
+inline __mmask8 _mm512_cmp_pd_mask(__m512d a, __m512d b, int p) { return emulated::compare<__mmask8>(a, b, p); }
 inline __m512 _mm512_mask_blend_ps(__mmask16 m, __m512 a, __m512 b) { return emulated::blend(m, a, b); }
 inline __m512d _mm512_mask_blend_pd(__mmask8 m, __m512d a, __m512d b) { return emulated::blend(m, a, b); }
 inline __m512 _mm512_maskz_mov_ps(__mmask16 m, __m512 a) { return emulated::blend(m, __m512{}, a); }

@@ -294,7 +294,8 @@ FSM_HOT void prefetch_reread(const T* p) {
 // and the loads, max and stores fill the other ports. Returns the four
 // accumulators merged (lanes not yet added). float64 terms with weights b
 // are formed in parts (exact_parts, vexp_parts): signed weights cancel, and
-// the sum keeps each term's error below a hundredth of its last place.
+// the sum keeps each term's error below a hundredth of its last place;
+// float32's (Exact) as the rounded product b e and its error.
 // Exact: the accumulators carry their rounding errors (SumOf).
 template <bool Store, bool HasB, bool Exact, class T, class Sc, class Writer>
 FSM_HOT SumOf<T, Exact> chunk_exp_sum(const T* xc, const T* bc, int64_t len, T ref, const Sc& scale, T* ec, const T* xn,
@@ -314,6 +315,9 @@ FSM_HOT SumOf<T, Exact> chunk_exp_sum(const T* xc, const T* bc, int64_t len, T r
         const ExpParts<T> e = vexp_parts(scale.parts(x, neg_ref, zero, zero, err), err);
         const V t = e.hi * b;
         acc.add(t, fused(e.hi, b, zero - t) + e.lo * b);
+      } else if constexpr (Exact) {
+        const V e = vexp_bounded(scale(x, neg_ref)), t = e * b;
+        acc.add(t, fused(e, b, set1(T(0)) - t));
       } else {
         acc.add(vexp_bounded(scale(x, neg_ref)) * b);
       }
@@ -413,6 +417,14 @@ inline RowStats<T> combine_chunks(const ChunkArrays<T>& w, int64_t nch, const Sc
   return {M, weighted_sum_pairwise(w.csum, w.fac, 0, nch), 0.0};
 }
 
+// Whether a row's chunk sums carry their rounding errors: float64's always;
+// float32's with weights b, whose signs cancel (logsumexp's signed family:
+// 3.5 eps at the NEON level with plain float sums, docs/numerics.md), each
+// term b e in two parts. float32's chunk totals are taken in double, so its
+// csum_lo stays unused.
+template <bool HasB, class T>
+constexpr bool kExactWeightedSums = kExactProbs<T> || HasB;
+
 // One pass over the row, chunk by chunk, filling ref[c] = m_c and csum[c]
 // (and exps with Store). Chunk c's exp loop also takes the max of chunk c+2
 // (two ahead: a chunk's max is reduced long before its exp loop needs it),
@@ -440,7 +452,7 @@ FSM_HOT void row_chunks(const T* x, const T* b, int64_t n, const Sc& scale, cons
     const int64_t next_len = chunk_length(c + kAhead);
     ChunkMax<HasB, T> next;
     out.begin(c);
-    const SumOf<T> sum = chunk_exp_sum<Store, HasB, kExactProbs<T>>(
+    const SumOf<T, kExactWeightedSums<HasB, T>> sum = chunk_exp_sum<Store, HasB, kExactWeightedSums<HasB, T>>(
         x + off, bc, chunk_length(c), ref, scale, Store ? w.exps + off : nullptr, xn, HasB ? bc + kAhead * CH : nullptr,
         next_len, xn + CH, next, out);
     pending[0] = pending[1];
