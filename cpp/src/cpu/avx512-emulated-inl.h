@@ -1,6 +1,6 @@
 // The AVX-512F intrinsics that kernels/simd-inl.h uses, computed lane by lane
 // on a CPU without AVX-512: the test build FASTSOFTMAX_EMULATE_AVX512
-// (docs/testing.md). Every one is an exact lane operation (IEEE add, sub,
+// (docs/numerics.md, "Instruction sets"). Every one is an exact lane operation (IEEE add, sub,
 // mul, div, fma, max with x86's NaN rule, compares, conversions, shuffles and
 // masked moves), so the emulated level computes the bits the real one does,
 // 16 float or 8 double lanes and the same reduction trees, and its accuracy
@@ -43,6 +43,12 @@ inline V join(H lo, H hi) {
   memcpy(&r, &lo, 32);
   memcpy(reinterpret_cast<char*>(&r) + 32, &hi, 32);
   return r;
+}
+// op (a 256-bit instruction) on the low halves of its operands, then on the
+// high halves.
+template <class H, class Op, class V, class... Rest>
+inline V by_halves(const Op& op, V a, Rest... rest) {
+  return join<V>(op(half<H>(a, 0), half<H>(rest, 0)...), op(half<H>(a, 1), half<H>(rest, 1)...));
 }
 // The bit mask of the lanes of a vector compare's result (all ones or zero).
 template <class M, class V>
@@ -144,24 +150,16 @@ inline __m512d _mm512_div_pd(__m512d a, __m512d b) { return a / b; }
 // fma and max through the AVX2 instructions: one rounding, and max's rule
 // for NaN and signed zeros (the second operand) is the AVX-512 one.
 inline __m512 _mm512_fmadd_ps(__m512 a, __m512 b, __m512 c) {
-  using emulated::half;
-  return emulated::join<__m512>(_mm256_fmadd_ps(half<__m256>(a, 0), half<__m256>(b, 0), half<__m256>(c, 0)),
-                                _mm256_fmadd_ps(half<__m256>(a, 1), half<__m256>(b, 1), half<__m256>(c, 1)));
+  return emulated::by_halves<__m256>([](__m256 x, __m256 y, __m256 z) { return _mm256_fmadd_ps(x, y, z); }, a, b, c);
 }
 inline __m512d _mm512_fmadd_pd(__m512d a, __m512d b, __m512d c) {
-  using emulated::half;
-  return emulated::join<__m512d>(_mm256_fmadd_pd(half<__m256d>(a, 0), half<__m256d>(b, 0), half<__m256d>(c, 0)),
-                                 _mm256_fmadd_pd(half<__m256d>(a, 1), half<__m256d>(b, 1), half<__m256d>(c, 1)));
+  return emulated::by_halves<__m256d>([](__m256d x, __m256d y, __m256d z) { return _mm256_fmadd_pd(x, y, z); }, a, b, c);
 }
 inline __m512 _mm512_max_ps(__m512 a, __m512 b) {
-  using emulated::half;
-  return emulated::join<__m512>(_mm256_max_ps(half<__m256>(a, 0), half<__m256>(b, 0)),
-                                _mm256_max_ps(half<__m256>(a, 1), half<__m256>(b, 1)));
+  return emulated::by_halves<__m256>([](__m256 x, __m256 y) { return _mm256_max_ps(x, y); }, a, b);
 }
 inline __m512d _mm512_max_pd(__m512d a, __m512d b) {
-  using emulated::half;
-  return emulated::join<__m512d>(_mm256_max_pd(half<__m256d>(a, 0), half<__m256d>(b, 0)),
-                                 _mm256_max_pd(half<__m256d>(a, 1), half<__m256d>(b, 1)));
+  return emulated::by_halves<__m256d>([](__m256d x, __m256d y) { return _mm256_max_pd(x, y); }, a, b);
 }
 inline __mmask16 _mm512_cmp_ps_mask(__m512 a, __m512 b, int p) { return emulated::compare<__mmask16>(a, b, p); }
 inline __mmask8 _mm512_cmp_pd_mask(__m512d a, __m512d b, int p) { return emulated::compare<__mmask8>(a, b, p); }

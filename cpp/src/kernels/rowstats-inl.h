@@ -295,12 +295,13 @@ FSM_HOT void prefetch_reread(const T* p) {
 // accumulators merged (lanes not yet added). float64 terms with weights b
 // are formed in parts (exact_parts, vexp_parts): signed weights cancel, and
 // the sum keeps each term's error below a hundredth of its last place;
-// float32's (Exact) as the rounded product b e and its error.
+// float32's as the rounded product b e and its error.
 // Exact: the accumulators carry their rounding errors (SumOf).
 template <bool Store, bool HasB, bool Exact, class T, class Sc, class Writer>
 FSM_HOT SumOf<T, Exact> chunk_exp_sum(const T* xc, const T* bc, int64_t len, T ref, const Sc& scale, T* ec, const T* xn,
                              const T* bn, int64_t next_len, const T* ahead, ChunkMax<HasB, T>& next, Writer& out) {
   static_assert(!(Store && HasB), "weighted terms are never kept");
+  static_assert(Exact || !HasB, "weighted sums carry their errors (kExactWeightedSums)");
   using V = Vec<T>;
   constexpr int64_t N = V::N;
   const V neg_ref = set1(exp_shift(ref) * scale.h);
@@ -315,11 +316,9 @@ FSM_HOT SumOf<T, Exact> chunk_exp_sum(const T* xc, const T* bc, int64_t len, T r
         const ExpParts<T> e = vexp_parts(scale.parts(x, neg_ref, zero, zero, err), err);
         const V t = e.hi * b;
         acc.add(t, fused(e.hi, b, zero - t) + e.lo * b);
-      } else if constexpr (Exact) {
+      } else {
         const V e = vexp_bounded(scale(x, neg_ref)), t = e * b;
         acc.add(t, fused(e, b, set1(T(0)) - t));
-      } else {
-        acc.add(vexp_bounded(scale(x, neg_ref)) * b);
       }
     } else {
       const V e = vexp_bounded(scale(x, neg_ref));
