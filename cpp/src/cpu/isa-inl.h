@@ -27,6 +27,7 @@ namespace FSM_NS {
 #endif
 #include "kernels/simd-inl.h"
 #include "kernels/lanes-inl.h"
+#include "kernels/factor-inl.h"
 #include "kernels/exp-inl.h"
 #include "kernels/log-inl.h"
 #include "kernels/parallel-inl.h"

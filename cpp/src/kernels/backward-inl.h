@@ -44,9 +44,9 @@ inline void backward_write(bool stream_it, const T* g, const T* y, T* dx, int64_
 template <bool Stream, bool Log, class T>
 inline auto backward_writer(const T* g, const T* y, T* dx, int64_t n, T sum, T s) {
   const Vec<T> vsum = set1(sum), vs = set1(s);
-  auto vec = [=](int64_t i, Vec<T>) { return backward_dx<Log>(loadu(g + i), loadu(y + i), vsum, vs); };
-  auto one = [=](int64_t i, T) { return first(backward_dx<Log>(set1(g[i]), set1(y[i]), vsum, vs)); };
-  return chunk_writer<Stream>(dx, n, static_cast<const T*>(nullptr), vec, one);
+  auto vec = [=](int64_t i, const Factor<T>&) { return backward_dx<Log>(loadu(g + i), loadu(y + i), vsum, vs); };
+  auto one = [=](int64_t i, const Factor<T>&) { return first(backward_dx<Log>(set1(g[i]), set1(y[i]), vsum, vs)); };
+  return chunk_writer<Stream>(dx, n, ChunkFactors<T>(), vec, one);
 }
 
 // Longer rows than this are summed, then written, one row at a time: the

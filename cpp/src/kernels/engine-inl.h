@@ -33,6 +33,7 @@
 //                                  its output (kExps)
 //   writer<Stream>(r, off, len, exps, factors, const Row&)
 //                                  a ChunkWriter of out[r][off, off + len)
+//                                  (factors: ChunkFactors, factor-inl.h)
 //   tiny(tile, b, count, last)     rows b .. b+count-1 of a tiny-row block
 //                                  (tile: their x, transposed; last: the last
 //                                  row of the block's thread)
@@ -235,8 +236,9 @@ void engine_rows(const RowInput<T>& in, const Sc& scale, P& p, int nt) {
         [&](int worker, int64_t r, int slot) {
           const ChunkArrays<T> w = work[slot_index(worker, slot)];
           const typename P::Row& row = state.at[slot_index(worker, slot)];
-          if constexpr (Keep) return p.template writer<Stream>(r, 0, n, KeptExps<T>{w.exps}, w.factor, row);
-          else return p.template writer<Stream>(r, 0, n, recomputed_exps(in.x + r * in.ldx, scale, w.ref), w.factor, row);
+          if constexpr (Keep) return p.template writer<Stream>(r, 0, n, KeptExps<T>{w.exps}, w.factors(), row);
+          else return p.template writer<Stream>(r, 0, n, recomputed_exps(in.x + r * in.ldx, scale, w.ref), w.factors(),
+                                                row);
         });
   });
 }
@@ -274,14 +276,14 @@ void engine_blocks(const RowInput<T>& in, const Sc& scale, P& p, int nt) {
         continue;
       }
       const double factor = p.finish(r + k, RowStats<T>{w.ref[k], w.csum[k], w.csum_lo[k]}, w.fac[k], row);
-      if (P::kExps) w.factor[k] = static_cast<T>(factor);
+      if (P::kExps) split_factor(factor, w.factor[k], w.factor_lo[k]);
     }
   };
   with_flag(p.out != nullptr, [&](auto writes) {
     constexpr bool Writes = P::kOutput && decltype(writes)::value, Keep = Writes && P::kExps;
     auto writer_for = [&](int slot, const ChunkArrays<T>& w, int k, int64_t r) {
       if constexpr (!Writes) return NoWriter();
-      else return p.template writer<Stream>(r, 0, n, KeptExps<T>{Keep ? w.exps + k * n : nullptr}, w.factor + k,
+      else return p.template writer<Stream>(r, 0, n, KeptExps<T>{Keep ? w.exps + k * n : nullptr}, w.factors(k),
                                             state.at[slot * N + k]);
     };
     // the output rows, prefetched unless absent or streamed past the cache
@@ -309,7 +311,7 @@ void engine_split(const Context& ctx, const RowInput<T>& in, const Sc& scale, P&
       const int64_t r = it / nseg, k = it % nseg, off = k * kSegment;
       const ChunkArrays<T> w = seg.work[r].from_chunk(k * per_segment);
       p.template writer<decltype(stream)::value>(r, off, min64(kSegment, n - off),
-                                                 recomputed_exps(in.x + r * in.ldx + off, scale, w.ref), w.factor,
+                                                 recomputed_exps(in.x + r * in.ldx + off, scale, w.ref), w.factors(),
                                                  state.at[r])
           .write_all();
     });

@@ -77,7 +77,7 @@ struct LogSumExpPolicy {
     return 0.0;
   }
   template <bool Stream, class Exps>
-  NoWriter writer(int64_t, int64_t, int64_t, const Exps&, const T*, const Row&) const {
+  NoWriter writer(int64_t, int64_t, int64_t, const Exps&, const ChunkFactors<T>&, const Row&) const {
     return {};
   }
   void tiny(TinyTile<T>& tile, int64_t b, int64_t count, int64_t) const {
@@ -135,7 +135,7 @@ struct RowStatisticsPolicy {
     return 0.0;
   }
   template <bool Stream, class Exps>
-  NoWriter writer(int64_t, int64_t, int64_t, const Exps&, const T*, const Row&) const {
+  NoWriter writer(int64_t, int64_t, int64_t, const Exps&, const ChunkFactors<T>&, const Row&) const {
     return {};
   }
   void tiny(TinyTile<T>& tile, int64_t b, int64_t count, int64_t) const {

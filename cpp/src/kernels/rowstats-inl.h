@@ -44,16 +44,20 @@ struct ChunkArrays {
   double* csum = nullptr; // [nchunks]
   double* csum_lo = nullptr; // [nchunks] what csum rounded away (0 for plain float32 sums)
   double* fac = nullptr;  // [nchunks] exp((m_c - M) s)
-  T* factor = nullptr;    // [nchunks] the row writer's factor per chunk (short rows: per row)
+  T* factor = nullptr;    // [nchunks] the row writer's factor per chunk (short rows: per row) ...
+  T* factor_lo = nullptr; // [nchunks] ... and what rounding it to T left (factor-inl.h)
 
   // The same arrays from chunk c on (a segment of a row starting there).
   ChunkArrays from_chunk(int64_t c) const {
-    return {exps ? exps + c * chunk_len<T>() : nullptr, ref + c, csum + c, csum_lo + c, fac + c, factor + c};
+    return {exps ? exps + c * chunk_len<T>() : nullptr, ref + c, csum + c, csum_lo + c, fac + c, factor + c,
+            factor_lo + c};
   }
+  // the writer's factors from chunk c on
+  ChunkFactors<T> factors(int64_t c = 0) const { return {factor + c, factor_lo + c}; }
 };
 
 // What one set of ChunkArrays holds: `values` entries of ref, csum, fac and
-// factor, and room for `exps` kept exp values.
+// factor (in two parts), and room for `exps` kept exp values.
 struct WorkShape {
   int64_t values, exps;
 };
@@ -87,6 +91,8 @@ class WorkArrays {
     a.ref = buf_.at<T>(off);
     off += line_up(shape_.values * sizeof(T));
     a.factor = buf_.at<T>(off);
+    off += line_up(shape_.values * sizeof(T));
+    a.factor_lo = buf_.at<T>(off);
     return a;
   }
 
@@ -95,7 +101,7 @@ class WorkArrays {
   static size_t line_up(int64_t bytes) { return (static_cast<size_t>(bytes) + 63) & ~size_t(63); }
   size_t bytes() const {
     return line_up(shape_.exps * sizeof(T)) + 3 * line_up(shape_.values * sizeof(double)) +
-           2 * line_up(shape_.values * sizeof(T));
+           3 * line_up(shape_.values * sizeof(T));
   }
   WorkShape shape_;
   size_t stride_;
@@ -518,7 +524,7 @@ inline RecomputedExps<T, Sc> recomputed_exps(const T* x, const Sc& scale, const 
 template <bool Keep, class T>
 inline void writer_factors(const ChunkArrays<T>& w, int64_t nch, double scale, T h) {
   for (int64_t c = 0; c < nch; ++c) {
-    w.factor[c] = static_cast<T>(w.fac[c] * scale);
+    split_factor(w.fac[c] * scale, w.factor[c], w.factor_lo[c]);
     if (!Keep) w.ref[c] = exp_shift(w.ref[c]) * h;
   }
 }

@@ -9,17 +9,18 @@
 // rows too long to keep) by exp((m_c - M) s) / S per chunk; float64 softmax
 // computes exp((x - M) s - log S) from x, rounded once (exact-inl.h);
 // log_softmax reads x again (float64: rounded once from the same argument).
-// Error: exp within 1.5 ulp; float32 softmax within ~3 ulp + |(x - M) s| ulp
-// (the rounding of the argument); float64 rounded once from parts good to
+// Error: exp within 1.5 ulp; float32 softmax within exp's error, S's and one
+// rounding (the factor in two parts: factor-inl.h), + |(x - M) s| ulp (the
+// rounding of the argument); float64 rounded once from parts good to
 // about 2^-100 (docs/numerics.md).
 #pragma once
 
-// The writer of one softmax row: y = e * f, e the row's exp values
+// The writer of one softmax row: y = e f, e the row's exp values
 // (KeptExps or RecomputedExps) and f its chunk factors exp((m_c - M) s) / S.
 template <bool Stream, class T, class Exps>
-inline auto softmax_writer(T* y, int64_t n, const Exps& e, const T* factors) {
-  auto vec = [=](int64_t i, Vec<T> f) { return e.vec(i) * f; };
-  auto one = [=](int64_t i, T f) { return first(set1(e.one(i)) * set1(f)); };
+inline auto softmax_writer(T* y, int64_t n, const Exps& e, const ChunkFactors<T>& factors) {
+  auto vec = [=](int64_t i, const Factor<T>& f) { return times(e.vec(i), f); };
+  auto one = [=](int64_t i, const Factor<T>& f) { return first(times(set1(e.one(i)), f)); };
   return chunk_writer<Stream>(y, n, factors, vec, one);
 }
 
@@ -41,12 +42,12 @@ inline auto log_softmax_writer(T* y, const T* x, int64_t n, const Sc& scale, con
     if constexpr (kExactProbs<T>) return exact_log_probs(v, m, hi, lo, scale);
     else return scale(v, vM) - vlogS;
   };
-  auto vec = [=](int64_t i, Vec<T>) {
+  auto vec = [=](int64_t i, const Factor<T>&) {
     prefetch_reread(x + i);
     return value(loadu(x + i));
   };
-  auto one = [=](int64_t i, T) { return first(value(set1(x[i]))); };
-  return chunk_writer<Stream>(y, n, static_cast<const T*>(nullptr), vec, one);
+  auto one = [=](int64_t i, const Factor<T>&) { return first(value(set1(x[i]))); };
+  return chunk_writer<Stream>(y, n, ChunkFactors<T>(), vec, one);
 }
 
 // What the two policies share: the rows they read and write, no skipped rows.
@@ -83,13 +84,14 @@ struct SoftmaxPolicy : SoftmaxRows<T, Sc> {
     return dominated(st.S) ? 1.0 / ls.S : d;
   }
   template <bool Stream, class Exps>
-  auto writer(int64_t r, int64_t off, int64_t len, const Exps& e, const T* factors, const Row& row) const {
+  auto writer(int64_t r, int64_t off, int64_t len, const Exps& e, const ChunkFactors<T>& factors,
+              const Row& row) const {
     T* y = this->out + r * this->ldo + off;
     if constexpr (kExactProbs<T>) {
       const auto p = exact_probs_of(this->a.x + r * this->a.ldx + off, row, 1.0, this->scale);
-      auto vec = [=](int64_t i, Vec<T>) { return p.vec(i); };
-      auto one = [=](int64_t i, T) { return p.one(i); };
-      return chunk_writer<Stream>(y, len, static_cast<const T*>(nullptr), vec, one);
+      auto vec = [=](int64_t i, const Factor<T>&) { return p.vec(i); };
+      auto one = [=](int64_t i, const Factor<T>&) { return p.one(i); };
+      return chunk_writer<Stream>(y, len, ChunkFactors<T>(), vec, one);
     } else {
       return softmax_writer<Stream>(y, len, e, factors);
     }
@@ -107,8 +109,8 @@ struct SoftmaxPolicy : SoftmaxRows<T, Sc> {
       alignas(64) double below[Vec<T>::N];
       tiny_sums(tile, this->a.n, this->scale, true, Sd, Slo, below);
       per_row_in_double<T>(Sd, d, [](Vec<double> s) { return set1(1.0) / s; });
-      const Vec<T> f = lanes_from_double<T>(d);
-      for (int64_t j = 0; j < this->a.n; ++j) tile.col[j] = tile.col[j] * f;
+      const Factor<T> f = factor_lanes<T>(d);
+      for (int64_t j = 0; j < this->a.n; ++j) tile.col[j] = times(tile.col[j], f);
     }
     tile.store(this->out, this->ldo, b, count, this->a.n);
   }
@@ -128,7 +130,7 @@ struct LogSoftmaxPolicy : SoftmaxRows<T, Sc> {
     return 0.0;
   }
   template <bool Stream, class Exps>
-  auto writer(int64_t r, int64_t off, int64_t len, const Exps&, const T*, const Row& row) const {
+  auto writer(int64_t r, int64_t off, int64_t len, const Exps&, const ChunkFactors<T>&, const Row& row) const {
     return log_softmax_writer<Stream>(this->out + r * this->ldo + off, this->a.x + r * this->a.ldx + off, len,
                                       this->scale, row);
   }

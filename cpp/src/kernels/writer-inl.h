@@ -84,8 +84,8 @@ struct NoWriter {
 // Writes one row's output y[0, n), chunk range by chunk range:
 // begin(c) starts chunk c's range (range_bound), step() writes up to four
 // vectors of it, finish() writes what is left. vec(i, f) gives the vector at
-// element i and one(i, f) element i alone, f being the chunk's factor fac[c]
-// (null fac: the factor is unused). With Stream, full vectors go through
+// element i and one(i, f) element i alone (its first lane), f being the
+// chunk's Factor, fac.at(c) (factor-inl.h; no fac: unused). With Stream, full vectors go through
 // non-temporal stores at aligned addresses; vec(i) must give the same
 // numbers as one(i) lane by lane, so the alignment of y never changes a
 // result.
@@ -100,20 +100,20 @@ struct ChunkWriter {
   static constexpr int64_t N = Vec<T>::N, CH = chunk_len<T>();
   T* y;
   int64_t n, nch;
-  const T* fac;
+  ChunkFactors<T> fac;
   VecF vec;
   OneF one;
   int64_t pos = 0, hi = 0;           // being written: [pos, hi)
   int64_t next_lo = 0, next_hi = 0;  // then [next_lo, next_hi) (empty: nothing)
   bool rotate = false;               // each range from its middle (dodge)
-  Vec<T> f = set1(T(0));
+  Factor<T> f = {set1(T(0)), set1(T(0))};
 
   void dodge(const void* loads) {
     const uintptr_t d = (reinterpret_cast<uintptr_t>(y) - reinterpret_cast<uintptr_t>(loads)) % 4096;
     rotate = d < 1024 || d >= 3072;
   }
 
-  FSM_HOT T factor(int64_t i) const { return fac ? fac[i / CH] : T(0); }
+  FSM_HOT Factor<T> factor(int64_t i) const { return fac.at(i / CH); }
   FSM_HOT void begin(int64_t c) {
     pos = range_bound(y, c, nch, n);
     hi = range_bound(y, c + 1, nch, n);
@@ -122,11 +122,11 @@ struct ChunkWriter {
       for (; pos < head; ++pos) y[pos] = one(pos, factor(pos));
     }
     if (pos < c * CH && pos + N <= hi) {  // its first c*CH - pos lanes are in chunk c-1
-      const Vec<T> both = fac ? select(lanes_below<T>(c * CH - pos), set1(fac[c - 1]), set1(fac[c])) : f;
+      const Factor<T> both = fac.hi ? fac.straddling(c * CH - pos, c) : f;
       put<Stream>(y + pos, vec(pos, both));
       pos += N;
     }
-    f = set1(factor(c * CH));
+    f = factor(c * CH);
     next_lo = pos;
     next_hi = rotate ? pos + (hi - pos) / (2 * N) * N : pos;  // the middle, a whole number of vectors in
     pos = next_hi;
@@ -168,7 +168,7 @@ struct ChunkWriter {
 };
 
 template <bool Stream, class T, class VecF, class OneF>
-inline ChunkWriter<Stream, T, VecF, OneF> chunk_writer(T* y, int64_t n, const T* fac, const VecF& vec,
+inline ChunkWriter<Stream, T, VecF, OneF> chunk_writer(T* y, int64_t n, const ChunkFactors<T>& fac, const VecF& vec,
                                                        const OneF& one) {
   return {y, n, ceil_div(n, chunk_len<T>()), fac, vec, one};
 }

@@ -131,7 +131,8 @@ struct CrossEntropyPolicy {
   // The writer of gradient row r's elements [off, off + len): e = their exp
   // values, factors = their chunk factors.
   template <bool Stream, class Exps>
-  auto writer(int64_t r, int64_t off, int64_t len, const Exps& e, const T* factors, const Row& row) const {
+  auto writer(int64_t r, int64_t off, int64_t len, const Exps& e, const ChunkFactors<T>& factors,
+              const Row& row) const {
     const T* q = a.probs ? a.probs + r * a.ldp + off : nullptr;
     const T* wt = cw ? cw + off : nullptr;
     const V a1 = set1(static_cast<T>(gs * (1.0 - eps))), vhit = set1(static_cast<T>(row.hit)), vk_ = vk;
@@ -141,13 +142,13 @@ struct CrossEntropyPolicy {
     // p_i times the row's factor: e_i f (e_i the exp values, f the chunk
     // factor), or for float64 rounded once from x (exact-inl.h)
     const auto exact = exact_probs_of(a.x + r * a.ldx + off, row.shift, row.g, UnitScale<T>());
-    auto prob = [=](int64_t i, V f) {
+    auto prob = [=](int64_t i, const Factor<T>& f) {
       if constexpr (kExactProbs<T>) return exact.vec(i);
-      else return e.vec(i) * f;
+      else return times(e.vec(i), f);
     };
-    auto prob_one = [=](int64_t i, T f) {
+    auto prob_one = [=](int64_t i, const Factor<T>& f) {
       if constexpr (kExactProbs<T>) return set1(exact.one(i));
-      else return set1(e.one(i)) * set1(f);
+      else return times(set1(e.one(i)), f);
     };
     // the gradient at p_f = p_i times the factor, q_i, w_i (unused when absent)
     auto grad = [=](V v, V q_i, V w_i) {
@@ -159,19 +160,20 @@ struct CrossEntropyPolicy {
       if (smooth) v = v - (wt ? w_i * vk_ : vk_);
       return v;
     };
-    auto vec = [=](int64_t i, V f) {
+    auto vec = [=](int64_t i, const Factor<T>& f) {
       if (ign) return zero;
       V v = Plain ? prob(i, f) : grad(prob(i, f), q ? loadu(q + i) : zero, wt ? loadu(wt + i) : zero);
       if ((Plain || !q) && static_cast<uint64_t>(t - i) < static_cast<uint64_t>(V::N)) v = v - lane_is<T>(t - i) * vhit;
       return v;
     };
-    auto one = [=](int64_t i, T f) {
+    auto one = [=](int64_t i, const Factor<T>& f) {
       if (ign) return T(0);
       V v = grad(prob_one(i, f), q ? set1(q[i]) : zero, wt ? set1(wt[i]) : zero);
       if ((Plain || !q) && i == t) v = v - vhit;
       return first(v);
     };
-    return chunk_writer<Stream>(out + r * ldo + off, len, ign || kExactProbs<T> ? nullptr : factors, vec, one);
+    const ChunkFactors<T> used = ign || kExactProbs<T> ? ChunkFactors<T>() : factors;
+    return chunk_writer<Stream>(out + r * ldo + off, len, used, vec, one);
   }
   void tiny(TinyTile<T>& tile, int64_t b, int64_t count, int64_t last) const {
     if (a.probs) xent_tiny_probs(*this, tile, b, count, last);

@@ -21,9 +21,9 @@ inline void xent_tiny_stats(const P& p, TinyTile<T>& tile, double* Sd, double* S
 // The gradient's p_c times each lane's factor f: exp values times f, or
 // for float64 rounded once from x with the lanes' shifts (m, hi, lo).
 template <class T>
-FSM_HOT Vec<T> tiny_scaled_probs(Vec<T> col, Vec<T> f, Vec<T> m, Vec<T> hi, Vec<T> lo) {
-  if constexpr (kExactProbs<T>) return exact_probs(col, m, hi, lo, f, UnitScale<T>());
-  else return col * f;
+FSM_HOT Vec<T> tiny_scaled_probs(Vec<T> col, const Factor<T>& f, Vec<T> m, Vec<T> hi, Vec<T> lo) {
+  if constexpr (kExactProbs<T>) return exact_probs(col, m, hi, lo, f.hi, UnitScale<T>());
+  else return times(col, f);
 }
 
 // Probability targets: Q and D down the columns before the exp values
@@ -65,7 +65,8 @@ void xent_tiny_probs(const P& p, TinyTile<T>& tile, int64_t b, int64_t count, in
   if (!p.out) return;
   TinyShifts<T> sh{set1(T(0)), set1(T(0)), set1(T(0))};
   if constexpr (kExactProbs<T>) sh = tiny_prob_shifts(tile.M, Sd, Slo, logS, UnitScale<T>());
-  const V vf = lanes_from_double<T>(fac), a1g = set1(static_cast<T>(p.gs * (1.0 - p.eps)));
+  const Factor<T> vf = factor_lanes<T>(fac);
+  const V a1g = set1(static_cast<T>(p.gs * (1.0 - p.eps)));
   for (int64_t j = 0; j < C; ++j) {
     const V tq = fmadd(qt.col[j], a1g, p.vk);
     tile.col[j] = tiny_scaled_probs(tile.col[j], vf, sh.m, sh.hi, sh.lo) - (wt ? tq * set1(wt[j]) : tq);
@@ -78,7 +79,8 @@ void xent_tiny_probs(const P& p, TinyTile<T>& tile, int64_t b, int64_t count, in
 // for float64 the probabilities' shifts (m, hi, lo: exact-inl.h).
 template <class T>
 struct TinyTargets {
-  Vec<T> f, hit, live, target, m, hi, lo;
+  Factor<T> f;
+  Vec<T> hit, live, target, m, hi, lo;
 };
 
 // No weights, smoothing, z_loss or given lse: loss = (M - x_t) + log S and
@@ -109,7 +111,7 @@ TinyTargets<T> xent_tiny_plain_rows(const P& p, int64_t b, int64_t count, const 
     storeu(hits + k, vgs * on);
   }
   for (int k = 0; k < count; ++k) a.row_loss[b + k] = loss[k];
-  return {lanes_from_double<T>(factor), lanes_from_double<T>(hits), lanes_from_double<T>(alive), loadu(target),
+  return {factor_lanes<T>(factor), lanes_from_double<T>(hits), lanes_from_double<T>(alive), loadu(target),
           sh.m, sh.hi, sh.lo};
 }
 
@@ -118,9 +120,11 @@ template <class P, class T>
 TinyTargets<T> xent_tiny_finished_rows(const P& p, int64_t b, int64_t count, const T* Ms, const double* Sd,
                                        const double* Slo, const double* logS) {
   constexpr int N = Vec<T>::N;
-  alignas(64) T pscale[N], hit[N], live[N], target[N], m[N], hi[N], lo[N];
+  alignas(64) double pscale[N];
+  alignas(64) T hit[N], live[N], target[N], m[N], hi[N], lo[N];
   for (int k = 0; k < N; ++k) {
-    pscale[k] = hit[k] = live[k] = m[k] = hi[k] = lo[k] = T(0);
+    pscale[k] = 0.0;
+    hit[k] = live[k] = m[k] = hi[k] = lo[k] = T(0);
     target[k] = T(-1);
     typename P::Row row;
     if (k >= count) continue;
@@ -128,7 +132,7 @@ TinyTargets<T> xent_tiny_finished_rows(const P& p, int64_t b, int64_t count, con
       p.skipped(b + k, row);
       continue;
     }
-    pscale[k] = static_cast<T>(p.finish(b + k, RowStats<T>{Ms[k], Sd[k], Slo[k]}, logS[k], row));
+    pscale[k] = p.finish(b + k, RowStats<T>{Ms[k], Sd[k], Slo[k]}, logS[k], row);
     hit[k] = static_cast<T>(row.hit);
     live[k] = T(1);
     target[k] = static_cast<T>(row.target);
@@ -136,7 +140,7 @@ TinyTargets<T> xent_tiny_finished_rows(const P& p, int64_t b, int64_t count, con
     hi[k] = static_cast<T>(row.shift.hi);
     lo[k] = static_cast<T>(row.shift.lo);
   }
-  return {loadu(pscale), loadu(hit), loadu(live), loadu(target), loadu(m), loadu(hi), loadu(lo)};
+  return {factor_lanes<T>(pscale), loadu(hit), loadu(live), loadu(target), loadu(m), loadu(hi), loadu(lo)};
 }
 
 // Class-index targets: the rows' losses and factors, then the gradient
