@@ -85,10 +85,10 @@ struct NoWriter {
 // begin(c) starts chunk c's range (range_bound), step() writes up to four
 // vectors of it, finish() writes what is left. vec(i, f) gives the vector at
 // element i and one(i, f) element i alone (its first lane), f being the
-// chunk's Factor, fac.at(c) (factor-inl.h; no fac: unused). With Stream, full vectors go through
-// non-temporal stores at aligned addresses; vec(i) must give the same
-// numbers as one(i) lane by lane, so the alignment of y never changes a
-// result.
+// chunk's Factor, fac.at(c) (factor-inl.h; no fac: unused). With Stream,
+// full vectors go through non-temporal stores at aligned addresses; vec(i)
+// must give the same numbers as one(i) lane by lane, so the alignment of y
+// never changes a result.
 // dodge(loads): the loop that hosts the writer reads its own row at
 // `loads`, at the offsets the writer stores to. A store at the same address
 // modulo 4 KB as a load that follows it stalls that load (4K aliasing), as
